@@ -1,0 +1,33 @@
+# Two commands matter: `make demo` (set up, then run the main job) and `make test` (set up, then
+# run the tests). Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+# torch comes first and pinned: an unpinned torch requirement on a machine without torch pulls
+# gigabytes of CUDA packages. Users with GPUs set TORCH_SPEC (e.g. "torch==2.13.0 --index-url ...").
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+DEMO_DIR ?= .tooltune/demo-run
+
+.PHONY: setup demo test test-slow clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_SPEC)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/tooltune tools discover --mcp-stdio "$(BIN)/tooltune demo-server --service shop --data-dir $(DEMO_DIR)/shop-state" -o $(DEMO_DIR)/shop.catalog.json
+	$(BIN)/tooltune tools show $(DEMO_DIR)/shop.catalog.json
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
+
+clean:
+	rm -rf $(VENV) .tooltune build dist src/*.egg-info

@@ -1,0 +1,91 @@
+"""The ``tooltune`` command line: a thin layer over the library API.
+
+Each command parses its options, calls one library function and prints the result. Only this
+module catches ``TooltuneError`` broadly: it prints ``TypeName: message`` and exits 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from tooltune.errors import TooltuneError
+
+app = typer.Typer(help="Make language models call your own tools reliably.", no_args_is_help=True, add_completion=False)
+tools_app = typer.Typer(help="Discover, show and compare tool catalogs.", no_args_is_help=True)
+app.add_typer(tools_app, name="tools")
+console = Console()
+err_console = Console(stderr=True)
+
+
+@tools_app.command("discover")
+def tools_discover(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the catalog JSON.")],
+    mcp_stdio: Annotated[Optional[str], typer.Option(help="Command line that starts an MCP server over stdio.")] = None,
+    mcp_http: Annotated[Optional[str], typer.Option(help="URL of an MCP server speaking streamable HTTP.")] = None,
+    openapi: Annotated[Optional[Path], typer.Option(help="OpenAPI 3 document (JSON or YAML).")] = None,
+    file: Annotated[Optional[Path], typer.Option(help="JSON/YAML file of tools (tooltune, OpenAI or MCP shape).")] = None,
+    service: Annotated[Optional[str], typer.Option(help="Service name to record on each tool.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for an MCP server before giving up.")] = 30.0,
+) -> None:
+    """Discover tools from one source and save them as a catalog."""
+    from tooltune.tools.discover import discover
+
+    catalog = discover(mcp_stdio=mcp_stdio, mcp_http=mcp_http, openapi=openapi, file=file, timeout=timeout, service=service)
+    catalog.save(output)
+    console.print(f"Discovered {len(catalog)} tools ({', '.join(catalog.services) or 'no service name'}) → {output}  [dim]catalog {catalog.hash}[/]")
+
+
+@tools_app.command("show")
+def tools_show(catalog: Annotated[Path, typer.Argument(help="Catalog JSON written by `tools discover`.")]) -> None:
+    """Print a catalog as a table: tools, parameters with types, enums and required marks."""
+    from tooltune.tools.catalog import ToolCatalog
+    from tooltune.tools.present import catalog_table
+
+    loaded = ToolCatalog.load(catalog)
+    console.print(catalog_table(loaded, title=f"{catalog} · {len(loaded)} tools · catalog {loaded.hash}"))
+
+
+@tools_app.command("diff")
+def tools_diff(
+    old: Annotated[Path, typer.Argument(help="The catalog before.")],
+    new: Annotated[Path, typer.Argument(help="The catalog after.")],
+) -> None:
+    """List every change from OLD to NEW, each rated breaking / minor / patch."""
+    from tooltune.tools.catalog import ToolCatalog
+    from tooltune.tools.diff import diff
+    from tooltune.tools.present import diff_table
+
+    result = diff(ToolCatalog.load(old), ToolCatalog.load(new))
+    if not result.changes:
+        console.print("No changes.")
+        return
+    console.print(diff_table(result))
+    console.print(f"Overall: [bold]{result.rating}[/] ({len(result.changes)} changes)")
+
+
+@app.command("demo-server")
+def demo_server(
+    service: Annotated[str, typer.Option(help="Demo service to serve: shop, calendar, files or weather.")] = "shop",
+    http: Annotated[Optional[int], typer.Option(help="Serve streamable HTTP on 127.0.0.1:PORT instead of stdio.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Where the service keeps its SQLite state (default: .tooltune/demo).")] = None,
+) -> None:
+    """Run a demo MCP service (real state in SQLite) over stdio, or over HTTP with --http."""
+    from tooltune.demo import serve
+
+    serve(service, data_dir=data_dir, http_port=http)
+
+
+def main() -> None:
+    try:
+        app()
+    except TooltuneError as e:
+        err_console.print(f"[bold red]{type(e).__name__}[/]: {e}", highlight=False)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

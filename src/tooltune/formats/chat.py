@@ -1,0 +1,235 @@
+"""Turn a conversation plus the offered tools into model input text: the one rendering path.
+
+Training, evaluation and serving all call :func:`render_chat`, so the bytes a model is trained on
+are the bytes it is evaluated and served with, and :func:`call_format_for` names the one parser
+that reads its output everywhere.
+
+Messages use the OpenAI/Hugging Face shape; an assistant turn that calls tools carries
+``tool_calls=[{"type": "function", "function": {"name": ..., "arguments": {...}}}]`` with
+``arguments`` as a dict. Templates disagree on that last point: most apply ``| tojson`` to a dict,
+some print a pre-encoded JSON string. Feeding the wrong one silently trains the wrong bytes
+(``{'a': 1}`` or ``"{\\"a\\": 1}"``), so the style each template wants is detected once, by
+rendering a probe call, and the arguments are converted before rendering.
+
+Tokenizers whose template does not handle tools (or that have none) get :data:`BUILTIN_TEMPLATE`,
+ChatML with the tool listing in the system turn and calls written by a tooltune format's own
+``render`` (Hermes ``<tool_call>`` by default), so parse(render) holds by construction. It marks
+assistant turns with ``{% generation %}`` so assistant-only loss masks work.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import weakref
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tooltune.errors import TemplateError
+from tooltune.formats.base import CallFormat, ToolCall, format_names, get_format
+from tooltune.tools.catalog import Tool, ToolCatalog
+
+ArgumentsStyle = Literal["dict", "json"]
+
+BUILTIN_TEMPLATE = (
+    # Written with explicit string outputs because transformers renders with trim_blocks, which
+    # would silently eat newlines after block tags and shift the trained bytes.
+    "{%- set ns = namespace(system='') -%}"
+    "{%- if messages and messages[0].role == 'system' -%}{%- set ns.system = messages[0].content -%}{%- endif -%}"
+    "{%- if tools -%}"
+    "{{- '<|im_start|>system\\n' -}}"
+    "{%- if ns.system -%}{{- ns.system + '\\n\\n' -}}{%- endif -%}"
+    "{{- 'You can call these tools:\\n<tools>\\n' -}}"
+    "{%- for tool in tools -%}{{- tool | tojson -}}{{- '\\n' -}}{%- endfor -%}"
+    "{{- '</tools>\\n\\nTo call tools, reply with the call and nothing else, in this form (one entry per call):\\n' -}}"
+    "{{- call_example -}}"
+    "{{- '\\nIf no tool fits the request, answer in plain text. If a required detail is missing, ask for it.<|im_end|>\\n' -}}"
+    "{%- elif ns.system -%}"
+    "{{- '<|im_start|>system\\n' + ns.system + '<|im_end|>\\n' -}}"
+    "{%- endif -%}"
+    "{%- for message in messages -%}"
+    "{%- if message.role == 'user' -%}"
+    "{{- '<|im_start|>user\\n' + message.content + '<|im_end|>\\n' -}}"
+    "{%- elif message.role == 'assistant' -%}"
+    "{{- '<|im_start|>assistant\\n' -}}"
+    "{%- generation -%}{{- message.content + '<|im_end|>' -}}{%- endgeneration -%}"
+    "{{- '\\n' -}}"
+    "{%- elif message.role == 'tool' -%}"
+    "{{- '<|im_start|>user\\n<tool_response>\\n' + message.content + '\\n</tool_response><|im_end|>\\n' -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+)
+
+BUILTIN_CALL_FORMAT = "hermes"
+_PROBE_CALL = ToolCall("probe_tool", {"probe_arg": "probe value"})
+_PROBE_USER = "tooltune-probe-user-turn"
+
+
+@dataclass(frozen=True)
+class ChatSetup:
+    """How one tokenizer renders tool conversations: template, argument style, output format."""
+
+    template: str
+    builtin: bool
+    arguments_style: ArgumentsStyle
+    call_format: CallFormat
+
+
+_SETUPS: weakref.WeakKeyDictionary[Any, ChatSetup] = weakref.WeakKeyDictionary()
+
+
+def render_chat(
+    tokenizer: Any,
+    messages: list[dict[str, Any]],
+    tools: ToolCatalog | list[Tool] | list[dict[str, Any]] | None = None,
+    *,
+    add_generation_prompt: bool = False,
+) -> str:
+    """Render ``messages`` with ``tools`` offered, as text the model reads (and is trained on).
+
+    This is the single rendering function of tooltune: training, evaluation and serving all call
+    it, so they see the same bytes. Tokenize its output with ``add_special_tokens=False``: the
+    template already wrote any BOS token.
+    """
+    setup = chat_setup(tokenizer)
+    return _apply(tokenizer, setup, messages, tools, add_generation_prompt=add_generation_prompt)
+
+
+def call_format_for(tokenizer: Any) -> CallFormat:
+    """The tool-call format this tokenizer's template writes, hence the parser for its output."""
+    return chat_setup(tokenizer).call_format
+
+
+def chat_setup(tokenizer: Any) -> ChatSetup:
+    """Detect (once per tokenizer) the template to use, its argument style and its call format."""
+    try:
+        return _SETUPS[tokenizer]
+    except (KeyError, TypeError):
+        pass
+    template = getattr(tokenizer, "chat_template", None)
+    if isinstance(template, dict):  # some tokenizers keep several named templates
+        template = template.get("tool_use") or template.get("default")
+    if not template or "tools" not in template:
+        setup = ChatSetup(BUILTIN_TEMPLATE, True, "dict", get_format(BUILTIN_CALL_FORMAT))
+    else:
+        style, fmt = _probe_template(tokenizer, template)
+        setup = ChatSetup(template, False, style, fmt)
+    try:
+        _SETUPS[tokenizer] = setup
+    except TypeError:  # not weak-referenceable: detect again next time
+        pass
+    return setup
+
+
+def assistant_message(calls: list[ToolCall] | None = None, content: str = "") -> dict[str, Any]:
+    """An assistant turn in tooltune's message shape (arguments as dicts)."""
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if calls:
+        message["tool_calls"] = [
+            {"type": "function", "function": {"name": c.name, "arguments": c.arguments}, **({"id": c.id} if c.id else {})}
+            for c in calls
+        ]
+    return message
+
+
+def tool_schemas(tools: ToolCatalog | list[Tool] | list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Tools as the ``tools=`` list of JSON-schema dicts that chat templates expect."""
+    if tools is None:
+        return None
+    items = tools.tools if isinstance(tools, ToolCatalog) else tools
+    return [t.to_openai() if isinstance(t, Tool) else t for t in items] or None
+
+
+def _apply(tokenizer, setup: ChatSetup, messages, tools, *, add_generation_prompt: bool) -> str:
+    prepared = [_prepare_message(m, setup) for m in messages]
+    extra = {"call_example": setup.call_format.render([_EXAMPLE_CALL])} if setup.builtin else {}
+    try:
+        return tokenizer.apply_chat_template(
+            prepared,
+            tools=tool_schemas(tools),
+            chat_template=setup.template,
+            add_generation_prompt=add_generation_prompt,
+            tokenize=False,
+            **extra,
+        )
+    except Exception as e:  # jinja raises its own types; name what we were rendering
+        raise TemplateError(f"chat template failed to render {len(messages)} messages: {type(e).__name__}: {e}") from e
+
+
+_EXAMPLE_CALL = ToolCall("tool_name", {"parameter": "value"})
+
+
+def _prepare_message(message: dict[str, Any], setup: ChatSetup) -> dict[str, Any]:
+    """Copy a message into the form ``setup``'s template wants (never mutate the caller's)."""
+    if message.get("role") == "tool" and not isinstance(message.get("content"), str):
+        # Structured tool results are shown to the model as JSON text.
+        return {**message, "content": json.dumps(message.get("content"), ensure_ascii=False)}
+    if message.get("role") != "assistant" or not message.get("tool_calls"):
+        return message
+    message = copy.deepcopy(message)
+    calls = [_as_call(tc) for tc in message["tool_calls"]]
+    if setup.builtin:
+        # The format's own render writes the calls: the template only prints the text.
+        text = setup.call_format.render(calls)
+        content = message.get("content") or ""
+        message["content"] = f"{content}\n{text}" if content else text
+        del message["tool_calls"]
+        return message
+    for tc, call in zip(message["tool_calls"], calls, strict=True):
+        args = call.arguments if setup.arguments_style == "dict" else json.dumps(call.arguments, ensure_ascii=False)
+        tc.setdefault("type", "function")
+        tc["function"] = {"name": call.name, "arguments": args}
+    return message
+
+
+def _as_call(tool_call: dict[str, Any]) -> ToolCall:
+    fn = tool_call.get("function", tool_call)
+    args = fn.get("arguments", {})
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except json.JSONDecodeError as e:
+            raise TemplateError(f"tool call {fn.get('name')!r}: arguments string is not JSON ({e.msg}).") from e
+    return ToolCall(fn.get("name", ""), args, tool_call.get("id"))
+
+
+def _probe_template(tokenizer: Any, template: str) -> tuple[ArgumentsStyle, CallFormat]:
+    """Render a probe call with dict and with JSON-string arguments; keep the style and format
+    under which some registered parser reads the probe call back exactly."""
+    probe_tools = [{"type": "function", "function": {
+        "name": _PROBE_CALL.name, "description": "probe",
+        "parameters": {"type": "object", "properties": {"probe_arg": {"type": "string"}}},
+    }}]
+    tried = []
+    for style in ("dict", "json"):
+        args: Any = _PROBE_CALL.arguments if style == "dict" else json.dumps(_PROBE_CALL.arguments)
+        messages = [
+            {"role": "user", "content": _PROBE_USER},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "call_0", "type": "function", "function": {"name": _PROBE_CALL.name, "arguments": args}}]},
+        ]
+        try:
+            text = tokenizer.apply_chat_template(messages, tools=probe_tools, chat_template=template, tokenize=False)
+        except Exception as e:  # noqa: BLE001 - a template may reject one style; try the other
+            tried.append(f"{style} arguments: template raised {type(e).__name__}: {e}")
+            continue
+        turn = text[text.find(_PROBE_USER) + len(_PROBE_USER):]  # the assistant turn only
+        for name in format_names():
+            result = get_format(name).parse(_strip_markup(turn, tokenizer))
+            if result.has_calls and result.calls == [_PROBE_CALL]:
+                return style, get_format(name)
+        tried.append(f"{style} arguments: no registered format parses the rendered call")
+    raise TemplateError(
+        "the tokenizer's chat template renders tool calls in a form no tooltune format reads "
+        f"({'; '.join(tried)}). Register a format for it in tooltune.formats, or remove the "
+        "tokenizer's chat_template to use tooltune's built-in template."
+    )
+
+
+def _strip_markup(text: str, tokenizer: Any) -> str:
+    """Drop special tokens (turn markers) so format parsers see only the assistant's text."""
+    for token in getattr(tokenizer, "all_special_tokens", []) or []:
+        if token:
+            text = text.replace(token, "")
+    return text.strip()

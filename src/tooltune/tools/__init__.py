@@ -1,0 +1,1 @@
+"""Tool catalogs: discovery from MCP servers, OpenAPI and files; diffs; argument validation."""

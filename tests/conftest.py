@@ -1,0 +1,80 @@
+"""Shared fixtures: tiny tokenizers built locally in milliseconds (no model hub needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+
+def build_tiny_tokenizer(chat_template: str | None = None):
+    """A byte-level BPE tokenizer trained on a few lines, optionally with a chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    corpus = ['<tool_call>\n{"name": "create_payment", "arguments": {"amount": 5000}}\n</tool_call>',
+              "Charge John fifty dollars for invoice INV-1001.", "What is the weather in Paris?"] * 20
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+    )
+    if chat_template is not None:
+        fast.chat_template = chat_template
+    return fast
+
+
+@pytest.fixture
+def tiny_tokenizer():
+    return build_tiny_tokenizer()
+
+
+@pytest.fixture
+def make_tokenizer():
+    """Factory: ``make_tokenizer(chat_template_or_None)`` → a fresh tiny tokenizer."""
+    return build_tiny_tokenizer
+
+
+@pytest.fixture(scope="session")
+def shop_catalog_dict() -> dict:
+    """A small hand-written catalog in the shape users write (independent of the demo server)."""
+    return {
+        "tools": [
+            {
+                "name": "create_payment",
+                "description": "Create a payment. amount is in cents.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "amount": {"type": "integer", "description": "Amount in cents"},
+                        "currency": {"type": "string", "enum": ["USD", "EUR"], "default": "USD"},
+                        "invoice_id": {"type": "string", "description": "Invoice to pay"},
+                        "customer_id": {"type": "string", "description": "Paying customer"},
+                    },
+                    "required": ["amount", "invoice_id", "customer_id"],
+                },
+            },
+            {
+                "name": "get_orders",
+                "description": "List orders by fulfillment state.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "fulfillment_state": {
+                            "type": "string",
+                            "enum": ["awaiting_shipment", "shipped", "delivered", "cancelled"],
+                        },
+                        "limit": {"type": "integer", "minimum": 1},
+                    },
+                    "required": ["fulfillment_state"],
+                },
+            },
+        ]
+    }
