@@ -1,0 +1,1 @@
+"""Training data: examples, curated files, synthetic generation, production feedback, quality, splits."""
