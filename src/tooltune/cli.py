@@ -72,11 +72,12 @@ def demo_server(
     service: Annotated[str, typer.Option(help="Demo service to serve: shop, calendar, files or weather.")] = "shop",
     http: Annotated[Optional[int], typer.Option(help="Serve streamable HTTP on 127.0.0.1:PORT instead of stdio.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Where the service keeps its SQLite state (default: .tooltune/demo).")] = None,
+    reset: Annotated[bool, typer.Option(help="Delete the service's state and start from the seeded data.")] = False,
 ) -> None:
     """Run a demo MCP service (real state in SQLite) over stdio, or over HTTP with --http."""
     from tooltune.demo import serve
 
-    serve(service, data_dir=data_dir, http_port=http)
+    serve(service, data_dir=data_dir, http_port=http, reset=reset)
 
 
 def main() -> None:

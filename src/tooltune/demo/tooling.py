@@ -1,0 +1,65 @@
+"""How the demo services declare their tools: annotation presets, a ``@tool`` marker and registration.
+
+A service is a plain class whose public methods are its tools. ``@tool`` records the title and
+MCP annotations next to the method, and ``register`` adds every marked method of an instance
+to an ``MCPServer``, in the order the class defines them (that order is the listing order).
+The method's docstring is the tool description and its ``Annotated[..., Field(description=)]``
+parameters become the input schema: both are what a model reads, so they carry the units,
+formats and ids it needs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import AfterValidator, Field
+
+__all__ = ["READ_ONLY", "ADDITIVE", "IDEMPOTENT_WRITE", "DESTRUCTIVE", "Email", "ToolError", "tool", "register"]
+
+# All demo state is local SQLite, so no tool reaches an open world.
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+ADDITIVE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+IDEMPOTENT_WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+
+
+def _check_email(value: str) -> str:
+    # A plain pattern would fail with a regex dump; this names the mistake models actually make
+    # (passing a person's name where an address is expected).
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an email address; pass an address such as john.smith@example.com")
+    return value.lower()
+
+
+Email = Annotated[str, AfterValidator(_check_email), Field(json_schema_extra={"format": "email"})]
+"""A string parameter that must be an email address; advertised as ``format: email``."""
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_MARK = "__demo_tool__"
+
+
+def tool(title: str, annotations: ToolAnnotations) -> Callable[[_F], _F]:
+    """Mark a service method as an MCP tool with a human title and behaviour hints."""
+
+    def mark(fn: _F) -> _F:
+        setattr(fn, _MARK, (title, annotations))
+        return fn
+
+    return mark
+
+
+def register(server: MCPServer, service: object) -> MCPServer:
+    """Add every ``@tool`` method of ``service`` to ``server`` and return the server."""
+    for name, member in vars(type(service)).items():
+        marked = getattr(member, _MARK, None)
+        if marked is not None:
+            title, annotations = marked
+            server.add_tool(getattr(service, name), title=title, annotations=annotations)
+    return server
