@@ -171,7 +171,7 @@ class Calendar:
 def build(data_dir: Path, *, reset: bool = False) -> MCPServer:
     """The calendar MCP server over ``data_dir/calendar.sqlite`` (seeded on first use)."""
     db = open_database(data_dir / "calendar.sqlite", "calendar", SCHEMA, seed, reset=reset)
-    return register(MCPServer("tooltune-demo-calendar", instructions=INSTRUCTIONS), Calendar(db))
+    return register(MCPServer("calendar", instructions=INSTRUCTIONS), Calendar(db))
 
 
 def _event(conn: sqlite3.Connection, event_id: str) -> Event:

@@ -167,7 +167,7 @@ class Workspace:
 def build(data_dir: Path, *, reset: bool = False) -> MCPServer:
     """The files MCP server over ``data_dir/files.sqlite`` (seeded on first use)."""
     db = open_database(data_dir / "files.sqlite", "files", SCHEMA, seed, reset=reset)
-    return register(MCPServer("tooltune-demo-files", instructions=INSTRUCTIONS), Workspace(db))
+    return register(MCPServer("files", instructions=INSTRUCTIONS), Workspace(db))
 
 
 def _file_row(conn: sqlite3.Connection, path: str) -> sqlite3.Row:

@@ -302,7 +302,7 @@ class Shop:
 def build(data_dir: Path, *, reset: bool = False) -> MCPServer:
     """The shop MCP server over ``data_dir/shop.sqlite`` (seeded on first use)."""
     db = open_database(data_dir / "shop.sqlite", "shop", SCHEMA, seed, reset=reset)
-    return register(MCPServer("tooltune-demo-shop", instructions=INSTRUCTIONS), Shop(db))
+    return register(MCPServer("shop", instructions=INSTRUCTIONS), Shop(db))
 
 
 # ---------------------------------------------------------------- queries

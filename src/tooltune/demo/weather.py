@@ -173,7 +173,7 @@ class Weather:
 def build(data_dir: Path, *, reset: bool = False) -> MCPServer:
     """The weather MCP server over ``data_dir/weather.sqlite`` (seeded on first use)."""
     db = open_database(data_dir / "weather.sqlite", "weather", SCHEMA, seed, reset=reset)
-    return register(MCPServer("tooltune-demo-weather", instructions=INSTRUCTIONS), Weather(db))
+    return register(MCPServer("weather", instructions=INSTRUCTIONS), Weather(db))
 
 
 def _fold(text: str) -> str:
