@@ -1,0 +1,57 @@
+"""The documented CLI commands, run as a user would (real subprocesses for MCP servers)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TOOLTUNE = str(Path(sys.executable).parent / "tooltune")
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    result = subprocess.run([TOOLTUNE, *args], capture_output=True, text=True, timeout=120, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"tooltune {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def shop_catalog(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("cli")
+    out = tmp / "c.json"
+    run("tools", "discover", "--mcp-stdio", f"{TOOLTUNE} demo-server --service shop --data-dir {tmp / 'state'}", "-o", str(out))
+    return out
+
+
+def test_discover_then_show_lists_shop_tools_with_types_and_enums(shop_catalog):
+    shown = run("tools", "show", str(shop_catalog)).stdout
+    for name in ("create_payment", "refund_payment", "get_payment_status", "list_payments",
+                 "get_customer_by_email", "get_customer_by_name", "get_latest_order", "get_orders"):
+        assert name in shown
+    assert "amount*: integer" in shown
+    assert '"awaiting_shipment"' in shown and '"refunded"' in shown
+
+
+def test_diff_reports_rename_as_breaking(shop_catalog, tmp_path):
+    data = json.loads(shop_catalog.read_text())
+    payment = next(t for t in data["tools"] if t["name"] == "create_payment")
+    props = payment["parameters"]["properties"]
+    props["amount_in_cents"] = props.pop("amount")
+    payment["parameters"]["required"] = ["amount_in_cents" if r == "amount" else r for r in payment["parameters"]["required"]]
+    renamed = tmp_path / "renamed.json"
+    renamed.write_text(json.dumps(data))
+    out = run("tools", "diff", str(shop_catalog), str(renamed)).stdout
+    assert "breaking" in out and "param_renamed" in out and "create_payment.amount" in out
+    assert "No changes." in run("tools", "diff", str(shop_catalog), str(shop_catalog)).stdout
+
+
+def test_errors_print_type_and_message_and_exit_1(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"tools": [{"description": "no name"}]}')
+    result = run("tools", "show", str(bad), check=False)
+    assert result.returncode == 1
+    assert "CatalogError" in result.stderr and "bad.json" in result.stderr and "Traceback" not in result.stderr
