@@ -142,10 +142,20 @@ class Example(BaseModel):
             return Category.PARALLEL_MULTIPLE if len({c.name for c in self.calls}) > 1 or several_offered else Category.PARALLEL
         return Category.MULTIPLE if several_offered else Category.SIMPLE
 
+    def inline_tool_objects(self) -> list[Tool]:
+        """``inline_tools`` as ``Tool`` objects. Definitions in an imported set's own schema dialect
+        (``meta["schema_dialect"]``, e.g. BFCL's ``"type": "dict"``) are translated to JSON Schema
+        for the ``Tool``; ``inline_tools`` itself stays verbatim."""
+        dicts = self.inline_tools
+        if self.meta.get("schema_dialect"):
+            from tooltune.data.io.dialects import to_json_schema_tool  # lazy: data.io imports this module
+
+            dicts = [to_json_schema_tool(d, self.meta["schema_dialect"]) for d in dicts]
+        return [Tool.from_dict(d, where=f"example {self.id}: inline_tools[{i}]") for i, d in enumerate(dicts)]
+
     def offered_tools(self, catalog: ToolCatalog | None = None) -> list[Tool]:
         """The offered tools as ``Tool`` objects: inline definitions first, else catalog entries."""
-        inline = {t.name: t for t in (Tool.from_dict(d, where=f"example {self.id}: inline_tools[{i}]")
-                                      for i, d in enumerate(self.inline_tools))}
+        inline = {t.name: t for t in self.inline_tool_objects()}
         out = []
         for name in self.tools:
             if name in inline:
