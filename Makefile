@@ -17,6 +17,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_SPEC)
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# BFCL's data files only: its own requirements pin numpy and pull in model SDKs we never import.
+	$(BIN)/python -m pip install -q --no-deps bfcl-eval==2026.3.23
 	touch $@
 
 demo: setup
