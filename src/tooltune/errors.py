@@ -9,7 +9,10 @@
     ├── FormatError               unknown tool-call format name, or a call that cannot be rendered
     ├── DataError                 a data file or example is invalid (message names file and line)
     ├── ArgumentError             tool-call arguments do not validate against the tool's schema
-    └── TemplateError             a chat template cannot render the conversation as asked
+    ├── TemplateError             a chat template cannot render the conversation as asked
+    ├── TrainError                training cannot start or continue (missing CUDA, data, run dir)
+    └── RegistryError             a registry lookup, write or status change is not allowed
+        └── GateError             deployment refused: the candidate's gate decision failed
 
 Parsers never raise on model output: they return a ``ParseResult`` that carries the failure,
 because in evaluation a swallowed parser error would look like a wrong answer.
@@ -60,3 +63,19 @@ class ArgumentError(TooltuneError):
 
 class TemplateError(TooltuneError):
     """A chat template cannot render the conversation as asked."""
+
+
+class TrainError(TooltuneError):
+    """Training cannot start or continue: requirements missing, data unreadable, run dir in use."""
+
+
+class RegistryError(TooltuneError):
+    """A registry lookup, write or status change is not allowed; the message names the model and the fix."""
+
+
+class GateError(RegistryError):
+    """Deployment refused because the gate decision failed; ``decision`` lists every check."""
+
+    def __init__(self, message: str, decision: object = None):
+        self.decision = decision
+        super().__init__(message)

@@ -50,7 +50,7 @@ def test_builtin_template_marks_assistant_spans(make_tokenizer, catalog):
     text = render_chat(tok, conversation(), catalog)
     out = tok.apply_chat_template(conversation()[:3], tools=[t.to_openai() for t in catalog],
                                   chat_template=chat_setup(tok).template, tokenize=True, return_dict=True,
-                                  return_assistant_tokens_mask=True, call_example="x")
+                                  return_assistant_tokens_mask=True)
     assert 1 in out["assistant_masks"]
     assert text  # rendering itself needs no mask support
 
@@ -97,3 +97,24 @@ def test_unreadable_template_fails_with_advice(make_tokenizer):
     weird = "{% for m in messages %}{{ m.role }}:{% if m.tool_calls %}CALL {{ m.tool_calls[0].function.name }}{% endif %}{% endfor %}{{ tools }}"
     with pytest.raises(TemplateError, match="no tooltune format reads"):
         chat_setup(make_tokenizer(weird))
+
+
+def test_builtin_template_is_self_contained_for_other_servers(make_tokenizer, catalog):
+    """A server that passes tool_calls straight to the template (vLLM with the run dir's
+    template) must produce the bytes tooltune trained on."""
+    tok = make_tokenizer(None)
+    ours = render_chat(tok, conversation(), catalog)
+    theirs = tok.apply_chat_template(conversation(), tools=[t.to_openai() for t in catalog],
+                                     chat_template=chat_setup(tok).template, tokenize=False)
+    assert theirs == ours
+
+
+def test_saved_builtin_template_is_recognised_after_reload(make_tokenizer, catalog, tmp_path):
+    from transformers import AutoTokenizer
+
+    tok = make_tokenizer(None)
+    tok.chat_template = chat_setup(tok).template
+    tok.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert chat_setup(reloaded).builtin
+    assert render_chat(reloaded, conversation(), catalog) == render_chat(make_tokenizer(None), conversation(), catalog)

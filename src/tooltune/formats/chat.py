@@ -31,9 +31,12 @@ from tooltune.tools.catalog import Tool, ToolCatalog
 
 ArgumentsStyle = Literal["dict", "json"]
 
+BUILTIN_MARKER = "{#- tooltune built-in template v1: calls in hermes format -#}"
 BUILTIN_TEMPLATE = (
     # Written with explicit string outputs because transformers renders with trim_blocks, which
-    # would silently eat newlines after block tags and shift the trained bytes.
+    # would silently eat newlines after block tags and shift the trained bytes. Self-contained
+    # (no extra variables) so a run dir's tokenizer works unchanged in other servers (vLLM).
+    BUILTIN_MARKER +
     "{%- set ns = namespace(system='') -%}"
     "{%- if messages and messages[0].role == 'system' -%}{%- set ns.system = messages[0].content -%}{%- endif -%}"
     "{%- if tools -%}"
@@ -42,7 +45,7 @@ BUILTIN_TEMPLATE = (
     "{{- 'You can call these tools:\\n<tools>\\n' -}}"
     "{%- for tool in tools -%}{{- tool | tojson -}}{{- '\\n' -}}{%- endfor -%}"
     "{{- '</tools>\\n\\nTo call tools, reply with the call and nothing else, in this form (one entry per call):\\n' -}}"
-    "{{- call_example -}}"
+    "{{- '<tool_call>\\n{\"name\": \"tool_name\", \"arguments\": {\"parameter\": \"value\"}}\\n</tool_call>' -}}"
     "{{- '\\nIf no tool fits the request, answer in plain text. If a required detail is missing, ask for it.<|im_end|>\\n' -}}"
     "{%- elif ns.system -%}"
     "{{- '<|im_start|>system\\n' + ns.system + '<|im_end|>\\n' -}}"
@@ -52,7 +55,19 @@ BUILTIN_TEMPLATE = (
     "{{- '<|im_start|>user\\n' + message.content + '<|im_end|>\\n' -}}"
     "{%- elif message.role == 'assistant' -%}"
     "{{- '<|im_start|>assistant\\n' -}}"
-    "{%- generation -%}{{- message.content + '<|im_end|>' -}}{%- endgeneration -%}"
+    "{%- generation -%}"
+    "{{- message.content or '' -}}"
+    # tooltune itself passes calls already rendered in content (by hermes.render); other servers
+    # pass tool_calls, written here byte-for-byte as hermes.render writes them.
+    "{%- for tc in message.tool_calls or [] -%}"
+    "{%- set fn = tc.function if tc.function is defined else tc -%}"
+    "{%- if loop.first and message.content -%}{{- '\\n' -}}{%- elif not loop.first -%}{{- '\\n' -}}{%- endif -%}"
+    "{{- '<tool_call>\\n{\"name\": ' + (fn.name | tojson) + ', \"arguments\": ' -}}"
+    "{%- if fn.arguments is string -%}{{- fn.arguments -}}{%- else -%}{{- fn.arguments | tojson -}}{%- endif -%}"
+    "{{- '}\\n</tool_call>' -}}"
+    "{%- endfor -%}"
+    "{{- '<|im_end|>' -}}"
+    "{%- endgeneration -%}"
     "{{- '\\n' -}}"
     "{%- elif message.role == 'tool' -%}"
     "{{- '<|im_start|>user\\n<tool_response>\\n' + message.content + '\\n</tool_response><|im_end|>\\n' -}}"
@@ -110,7 +125,7 @@ def chat_setup(tokenizer: Any) -> ChatSetup:
     template = getattr(tokenizer, "chat_template", None)
     if isinstance(template, dict):  # some tokenizers keep several named templates
         template = template.get("tool_use") or template.get("default")
-    if not template or "tools" not in template:
+    if not template or "tools" not in template or template.startswith(BUILTIN_MARKER):
         setup = ChatSetup(BUILTIN_TEMPLATE, True, "dict", get_format(BUILTIN_CALL_FORMAT))
     else:
         style, fmt = _probe_template(tokenizer, template)
@@ -143,7 +158,6 @@ def tool_schemas(tools: ToolCatalog | list[Tool] | list[dict[str, Any]] | None) 
 
 def _apply(tokenizer, setup: ChatSetup, messages, tools, *, add_generation_prompt: bool) -> str:
     prepared = [_prepare_message(m, setup) for m in messages]
-    extra = {"call_example": setup.call_format.render([_EXAMPLE_CALL])} if setup.builtin else {}
     try:
         return tokenizer.apply_chat_template(
             prepared,
@@ -151,13 +165,9 @@ def _apply(tokenizer, setup: ChatSetup, messages, tools, *, add_generation_promp
             chat_template=setup.template,
             add_generation_prompt=add_generation_prompt,
             tokenize=False,
-            **extra,
         )
     except Exception as e:  # jinja raises its own types; name what we were rendering
         raise TemplateError(f"chat template failed to render {len(messages)} messages: {type(e).__name__}: {e}") from e
-
-
-_EXAMPLE_CALL = ToolCall("tool_name", {"parameter": "value"})
 
 
 def _prepare_message(message: dict[str, Any], setup: ChatSetup) -> dict[str, Any]:
