@@ -1,0 +1,251 @@
+"""``TrainConfig``: the one typed config of the training stage, from YAML plus ``--set`` overrides.
+
+The YAML file and the command line fill the same object (as TRL's ``TrlParser`` fills ``SFTConfig``
+and torchtune merges ``key=value`` overrides): ``load_train_config("train.yaml", ["lora.r=32"])``.
+Tests and servers build ``TrainConfig(...)`` directly. Every problem is reported at once, each
+under its field path (pydantic's ``loc``), in a :class:`~tooltune.errors.ConfigError`.
+
+Relative paths (``data_dir``, ``catalog``, ``output_dir``) are taken relative to the working
+directory, as for any command-line tool, not relative to the YAML file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from tooltune.errors import ConfigError
+
+Method = Literal["lora", "qlora", "full"]
+Backend = Literal["hf", "cloud", "prompt"]
+Precision = Literal["auto", "bf16", "fp16", "fp32"]
+
+DEFAULT_LEARNING_RATE: dict[str, float] = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
+"""Learning rate used when ``learning_rate`` is left unset: adapters tolerate (and need) ~10x more."""
+
+
+class LoraSettings(BaseModel):
+    """LoRA adapter shape (``peft.LoraConfig``); used by ``method: lora`` and ``method: qlora``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(16, gt=0, description="Rank of the low-rank update matrices.")
+    alpha: int = Field(32, gt=0, description="Scaling numerator: the update is multiplied by alpha / r.")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout applied to the adapter input.")
+    target_modules: str | list[str] = Field(
+        "all-linear",
+        description='Modules that get adapters: "all-linear" (every linear projection except the output head) '
+        "or a list of module names such as [q_proj, v_proj].",
+    )
+
+
+class TrainConfig(BaseModel):
+    """Everything one training run needs. Field descriptions are the documentation (docs/training.md)."""
+
+    # coerce_numbers_to_str: `--set base_revision=2024` parses as YAML int but names a revision.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
+
+    # What to train
+    base_model: str = Field(
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        min_length=1,
+        description="Hugging Face model id or local directory of the model to fine-tune.",
+    )
+    base_revision: str | None = Field(
+        None, description="Hub revision (branch, tag or commit) of base_model; ignored for local paths."
+    )
+    method: Method = Field(
+        "lora",
+        description="lora: train a LoRA adapter on a frozen base; qlora: the same on a 4-bit base (needs CUDA and "
+        "bitsandbytes); full: update every weight.",
+    )
+    lora: LoraSettings = Field(default_factory=LoraSettings, description="LoRA adapter shape (lora/qlora only).")
+    backend: Backend = Field(
+        "hf",
+        description="hf: train locally with TRL/PEFT; cloud: a hosted fine-tuning API; prompt: no weights change, "
+        "few-shot prompting only.",
+    )
+
+    # Data
+    data_dir: Path = Field(Path("data"), description="Directory holding train.jsonl and val.jsonl (tooltune Examples).")
+    catalog: Path | None = Field(
+        None, description="Tool catalog JSON the examples name their tools from; default: <data_dir>/catalog.json."
+    )
+    max_length: int = Field(
+        2048, gt=0, description="Longest tokenized conversation; longer examples are skipped (and counted), not cut."
+    )
+    packing: bool = Field(
+        False,
+        description="Pack several examples per row (TRL best-fit decreasing, padding-free). Examples stay isolated "
+        "only where the attention implementation honours position_ids; checked at start, warned otherwise.",
+    )
+
+    # Optimisation
+    learning_rate: float | None = Field(
+        None, gt=0, description="Peak learning rate; default 2e-4 for lora/qlora, 2e-5 for full."
+    )
+    epochs: float = Field(3.0, gt=0, description="Passes over the training set (ignored when max_steps is set).")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps; overrides epochs.")
+    batch_size: int = Field(4, gt=0, description="Examples (or packed rows) per device per forward pass.")
+    grad_accum: int = Field(4, gt=0, description="Forward passes accumulated per optimizer step.")
+    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0, description="Fraction of steps spent warming the LR up.")
+    precision: Precision = Field(
+        "auto", description="auto: bf16 mixed precision on a bf16-capable GPU, fp32 otherwise."
+    )
+    gradient_checkpointing: bool = Field(
+        True, description="Recompute activations in the backward pass: less memory, ~30% slower."
+    )
+    seed: int = Field(42, description="Seed for weight init of adapters, shuffling and dropout.")
+
+    # Evaluation, checkpoints, output
+    eval_steps: int = Field(50, gt=0, description="Compute validation loss every N optimizer steps.")
+    early_stopping_patience: int | None = Field(
+        3,
+        ge=1,
+        description="Stop after this many evaluations without a lower val loss and keep the best checkpoint; "
+        "null disables early stopping.",
+    )
+    save_steps: int = Field(
+        50, gt=0, description="Checkpoint every N steps (a multiple of eval_steps when early stopping is on)."
+    )
+    save_total_limit: int | None = Field(
+        2, ge=1, description="Checkpoints kept on disk (the best one is always kept); null keeps all."
+    )
+    logging_steps: int = Field(10, gt=0, description="Log loss, LR and tokens/s to metrics.jsonl every N steps.")
+    output_dir: Path = Field(Path("runs/train"), description="Run directory: final weights, manifest, metrics, checkpoints.")
+    resume: bool = Field(
+        False, description="Continue from the newest complete checkpoint in output_dir (after a crash or kill)."
+    )
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> TrainConfig:
+        # Raised as a ValidationError so each problem keeps its own field path (loc), like field errors.
+        problems = []
+        if self.early_stopping_patience is not None and self.save_steps % self.eval_steps:
+            fix = self.eval_steps * max(1, round(self.save_steps / self.eval_steps))
+            problems.append(("save_steps", self.save_steps,
+                             "not a multiple of eval_steps ({eval_steps}); early stopping keeps the best evaluated "
+                             "checkpoint, so checkpoints must fall on evaluation steps. Set save_steps to {fix} or "
+                             "early_stopping_patience to null.", {"eval_steps": self.eval_steps, "fix": fix}))
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, [
+                {"type": PydanticCustomError("combination", template, ctx), "loc": (field,), "input": value}
+                for field, value, template, ctx in problems
+            ])
+        return self
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.catalog if self.catalog is not None else self.data_dir / "catalog.json"
+
+    @property
+    def effective_learning_rate(self) -> float:
+        return self.learning_rate if self.learning_rate is not None else DEFAULT_LEARNING_RATE[self.method]
+
+
+def load_train_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Read ``path`` (YAML mapping; optional), apply ``key=value`` overrides, validate.
+
+    Override keys are dotted field paths (``lora.r=32``); values are parsed as YAML, so
+    ``packing=true``, ``max_steps=null`` and ``lora.target_modules=[q_proj,v_proj]`` get their types.
+    Raises :class:`ConfigError` listing every problem with its field path.
+    """
+    where = str(path) if path is not None else "config"
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _read_yaml(Path(path))
+    set_by: dict[tuple[str, ...], str] = {}
+    problems = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(f"--set {item!r}: expected key=value, for example lora.r=32.")
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw  # not YAML (an unbalanced bracket, say): keep the text, let the field validate it
+        parts = tuple(key.split("."))
+        problem = _set_dotted(data, parts, value)
+        if problem:
+            problems.append(f"--set {key}: {problem}")
+        set_by[parts] = item
+    try:
+        config = TrainConfig.model_validate(data)
+    except ValidationError as e:
+        problems.extend(_describe(err, set_by) for err in e.errors())
+    if problems:
+        noun = "problem" if len(problems) == 1 else "problems"
+        raise ConfigError(f"{where}: {len(problems)} {noun}:\n" + "\n".join(f"  {p}" for p in problems))
+    return config
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config: {e.strerror}.") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', None) or e}).") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of field: value at the top level, got {type(data).__name__}.")
+    return data
+
+
+def _set_dotted(data: dict[str, Any], parts: tuple[str, ...], value: Any) -> str | None:
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            return f"{'.'.join(parts[: i + 1])} is {child!r}, not a section, so it has no field {parts[i + 1]!r}."
+        node = child
+    node[parts[-1]] = value
+    return None
+
+
+def _describe(err: dict[str, Any], set_by: dict[tuple[str, ...], str]) -> str:
+    loc = tuple(str(p) for p in err["loc"])
+    field = ".".join(loc) or "(config)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        model = TrainConfig if len(loc) == 1 else LoraSettings if loc[0] == "lora" else None
+        known = list(model.model_fields) if model else []
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        msg = "unknown field" + (f"; did you mean {'.'.join((*loc[:-1], close[0]))!r}?" if close else
+                                 f"; known fields: {', '.join(known)}.")
+        return f"{field}: {msg}"
+    got = f" (got {err['input']!r})" if loc and not isinstance(err.get("input"), dict) else ""
+    origin = f" [from --set {set_by[loc]}]" if loc in set_by else ""
+    return f"{field}: {msg}{got}{origin}"
+
+
+def config_fields_markdown() -> str:
+    """A Markdown table of every TrainConfig field: name, type, default, description (for the docs)."""
+    rows = ["| field | type | default | description |", "|---|---|---|---|"]
+
+    def add(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel):
+                add(type(default), f"{prefix}{name}.")
+                continue
+            kind = info.annotation.__name__ if isinstance(info.annotation, type) else str(info.annotation)
+            kind = kind.replace("typing.", "").replace("pathlib.", "")
+            shown = "null" if default is None else f"`{str(default).lower() if isinstance(default, bool) else default}`"
+            kind = kind.replace("|", "\\|")  # a bare | would end the Markdown cell
+            rows.append(f"| `{prefix}{name}` | `{kind}` | {shown} | {info.description} |")
+
+    add(TrainConfig, "")
+    return "\n".join(rows)
