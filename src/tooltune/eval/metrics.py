@@ -1,0 +1,226 @@
+"""Metrics over per-example results: what the model got right, and how it failed.
+
+:class:`ExampleResult` is one scored example (the :class:`~tooltune.eval.match.MatchResult`
+plus the example's category, split, and a failure class); :func:`compute_metrics` turns a list
+of them into :class:`Metrics`. Definitions (also in docs/evaluation.md):
+
+- ``exact_match``: the output is correct (every rule of the matcher passes), over all examples.
+- ``tool_detection``: the model attempted a call exactly when the example expects one. A call
+  attempt is parsed calls *or* malformed call markup, so detection measures the decision to
+  call apart from formatting. ``detection_call`` / ``detection_abstain`` split it into
+  examples that expect a call / expect none (irrelevance, clarify).
+- ``tool_selection``: over examples that expect calls and whose output parsed to calls, the
+  predicted tool names equal the expected ones as a multiset (order free).
+- ``parameter_accuracy``: over every parameter check of call pairs whose names agree (each
+  parameter either side names: right value, or missing/unexpected/wrong type/wrong value).
+  ``parameter_example_accuracy``: over examples with the right tools selected, all their
+  parameters right.
+- ``clarify_accuracy``: over clarify examples, the output is correct.
+- Failure class of each wrong example: ``parser_lost`` (the raw text holds a call that the
+  format's parser did not find: another registered format parses it into calls of offered tools,
+  or, for text parsed as no call, an offered tool's name is followed by ``(`` or appears as
+  ``"name": "tool"``), ``malformed`` (unreadable call markup), ``missing`` (no prediction), or
+  ``wrong`` (parsed fine, wrong behaviour).
+- ``confusion``: expected tool × predicted tool over the matcher's call pairs; ``(none)`` stands
+  for a missing side (a call not made, an extra call, or an example with no call on either side).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+from pydantic import BaseModel, Field, computed_field
+
+from tooltune.data.examples import Category
+from tooltune.eval.match import MatchResult
+from tooltune.formats.base import ParseKind, ParseResult, format_names, get_format
+
+NONE = "(none)"
+"""Stands for the missing side of a call pair in the confusion matrix."""
+
+
+class Failure(str, enum.Enum):
+    """How a wrong example failed; stable values."""
+
+    PARSER_LOST = "parser_lost"
+    """The raw text holds a call that the format's parser did not find."""
+    MALFORMED = "malformed"
+    """The text holds call markup that no parser could read."""
+    WRONG = "wrong"
+    """The output parsed, and its behaviour (calls, names, values) is wrong."""
+    MISSING = "missing"
+    """There is no output for the example (``Reason.NO_PREDICTION``)."""
+
+
+class ExampleResult(BaseModel):
+    """One scored example."""
+
+    id: str
+    category: Category
+    split: str | None = Field(None, description="Split (data file) the example came from.")
+    origin: str | None = Field(None, description="provenance.origin, e.g. the BFCL case id.")
+    parse_kind: ParseKind | None = Field(None, description="What the parser made of the output; None without output.")
+    match: MatchResult
+    failure: Failure | None = Field(None, description="None when correct.")
+
+    @property
+    def correct(self) -> bool:
+        return self.match.correct
+
+    def record(self) -> dict:
+        """The ``results.jsonl`` line: ``id``, ``correct``, ``reason``, ``category`` first."""
+        m = self.match
+        return {
+            "id": self.id, "correct": m.correct, "reason": m.reason.value if m.reason else None,
+            "category": self.category.value, "split": self.split, "origin": self.origin,
+            "failure": self.failure.value if self.failure else None, "message": m.message,
+            "parse_kind": self.parse_kind.value if self.parse_kind else None,
+            "expected": [c.expected for c in m.calls if c.expected],
+            "predicted": [c.predicted for c in m.calls if c.predicted],
+            "calls": [c.model_dump(mode="json", exclude_defaults=True) for c in m.calls],
+        }
+
+
+class Rate(BaseModel):
+    correct: int = 0
+    total: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def accuracy(self) -> float | None:
+        """correct / total; None when there is nothing to count."""
+        return self.correct / self.total if self.total else None
+
+    def add(self, ok: bool) -> None:
+        self.correct += int(ok)
+        self.total += 1
+
+
+class ToolMetrics(BaseModel):
+    calls: Rate = Field(default_factory=Rate, description="Expected calls of this tool that were made correctly.")
+    parameters: Rate = Field(default_factory=Rate, description="Parameter checks of same-name call pairs.")
+
+
+class Metrics(BaseModel):
+    """Aggregate metrics of one evaluation; ``metrics.json`` is :meth:`to_json`."""
+
+    n: int = Field(description="Examples scored.")
+    exact_match: Rate
+    tool_detection: Rate
+    detection_call: Rate = Field(description="Examples expecting a call where the model attempted one.")
+    detection_abstain: Rate = Field(description="Examples expecting no call where the model attempted none.")
+    tool_selection: Rate
+    parameter_accuracy: Rate
+    parameter_example_accuracy: Rate
+    clarify_accuracy: Rate
+    reasons: dict[str, int] = Field(description="Wrong examples per reason code.")
+    failures: dict[str, int] = Field(description="Wrong examples per failure class.")
+    per_category: dict[str, Rate]
+    per_split: dict[str, Rate]
+    per_tool: dict[str, ToolMetrics]
+    per_parameter: dict[str, Rate] = Field(description='Keyed "tool.param".')
+    confusion: dict[str, dict[str, int]] = Field(description="Expected tool -> predicted tool -> count.")
+    latency_ms_p50: float | None = Field(None, description="Generation latency, median (set by the runner).")
+    latency_ms_p95: float | None = Field(None, description="Generation latency, 95th percentile (set by the runner).")
+    tokens_per_s: float | None = Field(None, description="Generated tokens per second (set by the runner).")
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+def compute_metrics(results: Iterable[ExampleResult]) -> Metrics:
+    results = list(results)
+    exact, detection, det_call, det_abstain = Rate(), Rate(), Rate(), Rate()
+    selection, params, param_example, clarify = Rate(), Rate(), Rate(), Rate()
+    per_category: dict[str, Rate] = defaultdict(Rate)
+    per_split: dict[str, Rate] = defaultdict(Rate)
+    per_tool: dict[str, ToolMetrics] = defaultdict(ToolMetrics)
+    per_parameter: dict[str, Rate] = defaultdict(Rate)
+    confusion: dict[str, Counter] = defaultdict(Counter)
+    reasons: Counter = Counter()
+    failures: Counter = Counter()
+
+    for r in results:
+        m = r.match
+        exact.add(m.correct)
+        detection.add(m.expects_call == m.called)
+        if m.expects_call:
+            det_call.add(m.called)
+        else:
+            det_abstain.add(not m.called)
+        per_category[r.category.value].add(m.correct)
+        if r.split is not None:
+            per_split[r.split].add(m.correct)
+        if r.category is Category.CLARIFY:
+            clarify.add(m.correct)
+        if not m.correct:
+            reasons[m.reason.value if m.reason else "unknown"] += 1
+            failures[(r.failure or Failure.WRONG).value] += 1
+        if m.expects_call and r.parse_kind is ParseKind.CALLS:
+            selected = Counter(c.expected for c in m.calls if c.expected) == Counter(c.predicted for c in m.calls if c.predicted)
+            selection.add(selected)
+            if selected:
+                param_example.add(m.correct)
+        if not m.calls:
+            confusion[NONE][NONE] += 1
+        for c in m.calls:
+            confusion[c.expected or NONE][c.predicted or NONE] += 1
+            if c.expected:
+                per_tool[c.expected].calls.add(c.correct)
+            if c.expected and c.expected == c.predicted:
+                for p in c.params:
+                    params.add(p.ok)
+                    per_tool[c.expected].parameters.add(p.ok)
+                    per_parameter[f"{c.expected}.{p.name}"].add(p.ok)
+
+    return Metrics(
+        n=len(results), exact_match=exact, tool_detection=detection, detection_call=det_call,
+        detection_abstain=det_abstain, tool_selection=selection, parameter_accuracy=params,
+        parameter_example_accuracy=param_example, clarify_accuracy=clarify,
+        reasons=dict(reasons.most_common()), failures=dict(failures.most_common()),
+        per_category=_ordered_categories(per_category), per_split=dict(sorted(per_split.items())),
+        per_tool=dict(sorted(per_tool.items())), per_parameter=dict(sorted(per_parameter.items())),
+        confusion={e: dict(sorted(row.items())) for e, row in sorted(confusion.items())},
+    )
+
+
+def _ordered_categories(rates: dict[str, Rate]) -> dict[str, Rate]:
+    order = [c.value for c in Category]
+    return {name: rates[name] for name in order if name in rates}
+
+
+def classify_failure(match: MatchResult, parse: ParseResult | None, text: str | None, fmt: str, tool_names: list[str]) -> Failure | None:
+    """The failure class of a scored output (None when it is correct); see the module docstring."""
+    if match.correct:
+        return None
+    if parse is None or text is None:
+        return Failure.MISSING
+    if parse.kind is ParseKind.CALLS:
+        return Failure.WRONG
+    if _other_format_finds_call(text, fmt, tool_names):
+        return Failure.PARSER_LOST
+    if parse.kind is ParseKind.MALFORMED:
+        return Failure.MALFORMED
+    return Failure.PARSER_LOST if _mentions_call(text, tool_names) else Failure.WRONG
+
+
+def _other_format_finds_call(text: str, fmt: str, tool_names: list[str]) -> bool:
+    offered = set(tool_names)
+    for name in format_names():
+        if name == fmt:
+            continue
+        parsed = get_format(name).parse(text)
+        if parsed.has_calls and any(c.name in offered for c in parsed.calls):
+            return True
+    return False
+
+
+def _mentions_call(text: str, tool_names: list[str]) -> bool:
+    for tool in tool_names:
+        name = re.escape(tool)
+        if re.search(rf"(?<![\w.]){name}\s*\(", text) or re.search(rf'"name"\s*:\s*"{name}"', text):
+            return True
+    return False
