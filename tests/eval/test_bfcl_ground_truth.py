@@ -21,15 +21,11 @@ ground_truth = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = ground_truth  # dataclasses look their module up there
 _spec.loader.exec_module(ground_truth)
 
-# Canonical answer fails, another accepted answer passes: the importer takes the first listed
-# value as canonical, and BFCL lists "" (omit) first for a parameter the schema requires, or a
-# value first for a parameter that is not in the schema.
-REPAIRED = {
-    "simple_python_200": "missing_required",      # fuel_efficiency: ["", 25.0], schema requires it
-    "parallel_multiple_26": "unexpected_param",   # type: ["credit", ""], not in calculate_balance's schema
-    "live_multiple_144-56-0": "missing_required",  # perPage: ["", 100], required
-    "live_multiple_834-178-9": "missing_required",  # track: ["", "Borbena"], required
-}
+# Canonical answer fails, another accepted answer passes. None left: BFCL lists "" (omit) first
+# for some required parameters (simple_python_200's fuel_efficiency, live_multiple_144-56-0's
+# perPage, live_multiple_834-178-9's track) and a value first for an undeclared parameter
+# (parallel_multiple_26's type); the importer picks a schema-consistent canonical value there.
+REPAIRED: dict[str, str] = {}
 # No answer the ground truth accepts can pass: it contradicts its own schema.
 UNSATISFIABLE = {
     # origin_airport is required, its only answer is "" (omit); BFCL would take the value "" here

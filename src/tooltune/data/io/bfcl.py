@@ -135,7 +135,8 @@ def _example(case: Any, answers: dict[str, Any], category: str, options: ImportO
             raise RecordError(f"{case['id']}: no possible answer with this id")
         meta["bfcl_ground_truth"] = answers[case["id"]]
         properties = {f["name"]: (f.get("parameters") or {}).get("properties") or {} for f in functions}
-        calls = [_expected_call(entry, properties, f"{case['id']}: ground_truth[{i}]")
+        required = {f["name"]: set((f.get("parameters") or {}).get("required") or []) for f in functions}
+        calls = [_expected_call(entry, properties, required, f"{case['id']}: ground_truth[{i}]")
                  for i, entry in enumerate(_ground_truth(answers[case["id"]], case["id"]))]
     try:
         return Example(
@@ -162,7 +163,8 @@ def _ground_truth(value: Any, case_id: str) -> list[dict[str, Any]]:
     return value
 
 
-def _expected_call(entry: dict[str, Any], properties: dict[str, dict[str, Any]], where: str) -> ExpectedCall:
+def _expected_call(entry: dict[str, Any], properties: dict[str, dict[str, Any]], required: dict[str, set[str]],
+                   where: str) -> ExpectedCall:
     (name, params), = entry.items()
     if name not in properties:
         raise RecordError(f"{where}: calls {name!r}, which is not among the offered functions")
@@ -177,7 +179,12 @@ def _expected_call(entry: dict[str, Any], properties: dict[str, dict[str, Any]],
         if "" in allowed:
             optional.append(param)
         values = _unique([v for value in allowed if value != "" for v in _expand(value, properties[name].get(param), where)])
-        if allowed[0] != "" and values:
+        # The canonical value is what training renders, so it must satisfy the schema even where
+        # BFCL lists "" (leave out) first for a required parameter, or a value for a parameter
+        # the function does not declare (BFCL's simple_python_200, parallel_multiple_26, …).
+        declared = param in properties[name]
+        leave_out_first = allowed[0] == "" and not (param in required[name] and declared)
+        if values and not leave_out_first and (declared or "" not in allowed):
             arguments[param], values = values[0], values[1:]
         if values:
             alternatives[param] = values
