@@ -17,6 +17,8 @@ from tooltune.errors import TooltuneError
 app = typer.Typer(help="Make language models call your own tools reliably.", no_args_is_help=True, add_completion=False)
 tools_app = typer.Typer(help="Discover, show and compare tool catalogs.", no_args_is_help=True)
 app.add_typer(tools_app, name="tools")
+models_app = typer.Typer(help="The model registry: list, show, deploy, roll back, compare versions.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -78,6 +80,105 @@ def demo_server(
     from tooltune.demo import serve
 
     serve(service, data_dir=data_dir, http_port=http, reset=reset)
+
+
+DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL (default: $TOOLTUNE_DB_URL, else .tooltune/registry.db).")]
+ActorOption = Annotated[Optional[str], typer.Option(help="Who is acting (default: the login name).")]
+
+
+def _registry(db: str | None):
+    from tooltune.registry import Registry
+
+    return Registry(url=db)
+
+
+def _actor(actor: str | None) -> str:
+    import getpass
+
+    return actor or getpass.getuser()
+
+
+@models_app.command("list")
+def models_list(name: Annotated[Optional[str], typer.Argument(help="Only versions of this model.")] = None, db: DbOption = None) -> None:
+    """Every registered model version with its status and where it is live."""
+    from tooltune.registry.present import models_table
+
+    with _registry(db) as reg:
+        console.print(models_table(reg.list_models(name)))
+
+
+@models_app.command("show")
+def models_show(ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION (default: the latest version).")], db: DbOption = None) -> None:
+    """One model version: provenance, evaluations and gate decisions."""
+    from tooltune.registry.present import model_view
+
+    with _registry(db) as reg:
+        model = reg.resolve(ref)
+        console.print(model_view(model, reg.evaluations(model.name, model.version), reg.decisions(model.name, model.version)))
+
+
+@models_app.command("deploy")
+def models_deploy(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION to deploy.")],
+    gates: Annotated[Optional[Path], typer.Option(help="Gate config YAML (default: the built-in gates).")] = None,
+    service: Annotated[Optional[list[str]], typer.Option(help="Deploy for these services only (repeatable).")] = None,
+    notes: Annotated[str, typer.Option(help="Why; kept in the history.")] = "",
+    force: Annotated[bool, typer.Option(help="Deploy even if the gates fail (recorded in the history).")] = False,
+    actor: ActorOption = None,
+    db: DbOption = None,
+) -> None:
+    """Deploy a version once it passes the gates (every check is printed when it does not)."""
+    from tooltune.errors import GateError
+    from tooltune.registry import GateConfig, parse_ref
+    from tooltune.registry.present import decision_table, history_table
+
+    name, version = parse_ref(ref)
+    with _registry(db) as reg:
+        try:
+            reg.deploy(name, version, actor=_actor(actor), notes=notes, services=service or None,
+                       gate_config=GateConfig.load(gates) if gates else None, force=force)
+        except GateError as e:
+            console.print(decision_table(e.decision))
+            raise
+        console.print(history_table(reg.history(name)[:5], title=f"{name}: latest deployments"))
+
+
+@models_app.command("rollback")
+def models_rollback(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    service: Annotated[Optional[str], typer.Option(help="Roll back one service only.")] = None,
+    notes: Annotated[str, typer.Option(help="Why; kept in the history.")] = "",
+    actor: ActorOption = None,
+    db: DbOption = None,
+) -> None:
+    """Go back to the version deployed before the current one."""
+    from tooltune.registry.present import history_table
+
+    with _registry(db) as reg:
+        reg.rollback(name, actor=_actor(actor), notes=notes, service=service)
+        console.print(history_table(reg.history(name)[:5], title=f"{name}: latest deployments"))
+
+
+@models_app.command("diff")
+def models_diff(
+    a: Annotated[str, typer.Argument(help="NAME@VERSION")],
+    b: Annotated[str, typer.Argument(help="NAME@VERSION")],
+    db: DbOption = None,
+) -> None:
+    """What differs between two versions: catalog, dataset, config and metrics."""
+    from tooltune.registry.present import diff_view
+
+    with _registry(db) as reg:
+        console.print(diff_view(reg.diff_models(a, b)))
+
+
+@models_app.command("history")
+def models_history(name: Annotated[str, typer.Argument(help="Model name.")], db: DbOption = None) -> None:
+    """Deploy / rollback / archive history, newest first."""
+    from tooltune.registry.present import history_table
+
+    with _registry(db) as reg:
+        console.print(history_table(reg.history(name), title=name))
 
 
 def main() -> None:

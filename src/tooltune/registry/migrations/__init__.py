@@ -1,0 +1,1 @@
+"""Alembic migrations of the registry schema; ``tooltune.registry.db.upgrade`` runs them."""

@@ -1,0 +1,261 @@
+"""What the registry returns: detached, typed snapshots of its rows (never live ORM objects),
+and the functions that read them from rows inside a session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tooltune.registry.metrics import Breakdown, EvalMetrics
+from tooltune.registry.tables import (
+    Action,
+    Comparison,
+    Dataset,
+    Deployment,
+    Evaluation,
+    JobStatus,
+    LiveDeployment,
+    Model,
+    ModelKind,
+    ModelStatus,
+    TrainingJob,
+)
+from tooltune.tools.diff import CatalogDiff
+
+
+def model_ref(name: str, version: str) -> str:
+    return f"{name}@{version}"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+
+class DatasetRecord(_Record):
+    id: int
+    version: str
+    content_hash: str
+    catalog_hash: str
+    path: str
+    counts: dict[str, Any]
+    created_at: datetime
+
+
+class JobRecord(_Record):
+    id: int
+    status: JobStatus
+    progress: float = Field(description="Fraction of the run done, in [0, 1].")
+    step: int
+    epoch: float
+    losses: list[dict[str, Any]] = Field(description="One entry per update_job(losses=...): step, epoch and the values.")
+    config: dict[str, Any]
+    error: str | None
+    run_dir: str
+    dataset_version: str | None
+    created_at: datetime
+    started_at: datetime | None
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class ModelRecord(_Record):
+    id: int
+    name: str
+    version: str
+    kind: ModelKind
+    status: ModelStatus
+    base_model: str
+    artifact_path: str = Field(description="Adapter directory, weights directory or prompt file.")
+    catalog_hash: str
+    dataset_version: str | None
+    dataset_hash: str | None
+    job_id: int | None
+    config: dict[str, Any]
+    config_hash: str
+    artifact_hash: str | None
+    fingerprint: str = Field(description="Hash of catalog, dataset, config, artifact, base model and kind.")
+    live_services: list[str] = Field(description="Scopes this version is live for ('*' = every service without its own).")
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return model_ref(self.name, self.version)
+
+
+class EvaluationRecord(_Record):
+    id: int
+    model: str = Field(description="name@version")
+    suite_version: str
+    split: str
+    overall: float
+    per_category: dict[str, float]
+    per_tool: dict[str, float]
+    per_split: dict[str, float]
+    per_service: dict[str, Any]
+    examples: int | None
+    created_at: datetime
+
+    @property
+    def metrics(self) -> EvalMetrics:
+        return EvalMetrics(
+            suite_version=self.suite_version, split=self.split, overall=self.overall, examples=self.examples,
+            per_category=self.per_category, per_tool=self.per_tool, per_split=self.per_split,
+            per_service={k: Breakdown.model_validate(v) for k, v in self.per_service.items()},
+        )
+
+
+class ComparisonRecord(_Record):
+    id: int
+    base: str = Field(description="name@version")
+    candidate: str = Field(description="name@version")
+    suite_version: str
+    wins: int
+    losses: int
+    ties: int
+    deltas: dict[str, Any]
+    created_at: datetime
+
+
+class DeploymentRecord(_Record):
+    id: int
+    name: str
+    version: str
+    action: Action
+    service: str = Field(description="'*' for every service, else the one service this row covers.")
+    actor: str
+    notes: str
+    config: dict[str, Any]
+    previous_version: str | None = Field(description="What a rollback from this row returns to.")
+    decision_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    path: str
+    """Dotted path into the config (``lora.r``) or the model field name."""
+    a: Any
+    b: Any
+
+
+@dataclass(frozen=True)
+class MetricDelta:
+    metric: str
+    """``overall``, ``category:<name>``, ``tool:<name>`` or ``split:<name>``."""
+    a: float | None
+    b: float | None
+
+    @property
+    def delta_points(self) -> float | None:
+        return None if self.a is None or self.b is None else round(100 * (self.b - self.a), 6)
+
+
+@dataclass(frozen=True)
+class ModelDiff:
+    """What changed from model ``a`` to model ``b``."""
+
+    a: ModelRecord
+    b: ModelRecord
+    fields: list[FieldChange]
+    """Kind, base model, dataset, artifact and catalog hash changes."""
+    config: list[FieldChange]
+    catalog: CatalogDiff
+    metrics: list[MetricDelta]
+    suites: tuple[str | None, str | None]
+    """``suite_version/split`` of the evaluations compared (None: that model has none)."""
+    notes: list[str] = field(default_factory=list)
+
+
+# ---- row → record (inside a session) ------------------------------------------------------
+
+
+def dataset_record(d: Dataset) -> DatasetRecord:
+    return DatasetRecord(id=d.id, version=d.version, content_hash=d.content_hash, catalog_hash=d.catalog_hash,
+                         path=d.path, counts=d.counts, created_at=d.created_at)
+
+
+def job_record(s: Session, j: TrainingJob) -> JobRecord:
+    dataset = s.get(Dataset, j.dataset_id) if j.dataset_id else None
+    return JobRecord(id=j.id, status=j.status, progress=j.progress, step=j.step, epoch=j.epoch, losses=j.losses,
+                     config=j.config, error=j.error, run_dir=j.run_dir,
+                     dataset_version=dataset.version if dataset else None, created_at=j.created_at,
+                     started_at=j.started_at, updated_at=j.updated_at, finished_at=j.finished_at)
+
+
+def model_records(s: Session, models: list[Model]) -> list[ModelRecord]:
+    ids = [m.id for m in models]
+    live: dict[int, list[str]] = {}
+    if ids:
+        for service, model_id in s.execute(select(LiveDeployment.service, LiveDeployment.model_id)
+                                           .where(LiveDeployment.model_id.in_(ids)).order_by(LiveDeployment.service)):
+            live.setdefault(model_id, []).append(service)
+    datasets = {d.id: d for d in s.scalars(select(Dataset).where(Dataset.id.in_({m.dataset_id for m in models if m.dataset_id})))}
+    out = []
+    for m in models:
+        dataset = datasets.get(m.dataset_id) if m.dataset_id else None
+        out.append(ModelRecord(
+            id=m.id, name=m.name, version=m.version, kind=m.kind, status=m.status, base_model=m.base_model,
+            artifact_path=m.artifact_path, catalog_hash=m.catalog_hash,
+            dataset_version=dataset.version if dataset else None, dataset_hash=dataset.content_hash if dataset else None,
+            job_id=m.job_id, config=m.config, config_hash=m.config_hash, artifact_hash=m.artifact_hash,
+            fingerprint=m.fingerprint, live_services=live.get(m.id, []), created_at=m.created_at, updated_at=m.updated_at,
+        ))
+    return out
+
+
+def model_record(s: Session, m: Model) -> ModelRecord:
+    return model_records(s, [m])[0]
+
+
+def evaluation_record(e: Evaluation, model: Model) -> EvaluationRecord:
+    return EvaluationRecord(id=e.id, model=model_ref(model.name, model.version), suite_version=e.suite_version, split=e.split, overall=e.overall,
+                            per_category=e.per_category, per_tool=e.per_tool, per_split=e.per_split,
+                            per_service=e.per_service, examples=e.examples, created_at=e.created_at)
+
+
+def comparison_record(c: Comparison, base: Model, candidate: Model) -> ComparisonRecord:
+    return ComparisonRecord(id=c.id, base=model_ref(base.name, base.version), candidate=model_ref(candidate.name, candidate.version), suite_version=c.suite_version,
+                            wins=c.wins, losses=c.losses, ties=c.ties, deltas=c.deltas, created_at=c.created_at)
+
+
+def deployment_record(s: Session, d: Deployment) -> DeploymentRecord:
+    model = s.get(Model, d.model_id)
+    previous = s.get(Model, d.previous_model_id) if d.previous_model_id else None
+    return DeploymentRecord(id=d.id, name=d.name, version=model.version, action=d.action, service=d.service,
+                            actor=d.actor, notes=d.notes, config=d.config,
+                            previous_version=previous.version if previous else None, decision_id=d.decision_id,
+                            created_at=d.created_at)
+
+
+def config_changes(a: Any, b: Any, prefix: str = "") -> list[FieldChange]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        changes = []
+        for key in sorted(a.keys() | b.keys(), key=str):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            changes.extend(config_changes(a.get(key), b.get(key), path) if key in a and key in b
+                           else [FieldChange(path, a.get(key), b.get(key))])
+        return changes
+    return [] if a == b else [FieldChange(prefix or "(root)", a, b)]
+
+
+def metric_deltas(ea: Evaluation | None, eb: Evaluation | None) -> list[MetricDelta]:
+    if ea is None and eb is None:
+        return []
+
+    def flat(e: Evaluation | None) -> dict[str, float]:
+        if e is None:
+            return {}
+        out = {"overall": e.overall}
+        for prefix, values in (("category", e.per_category), ("tool", e.per_tool), ("split", e.per_split)):
+            out.update({f"{prefix}:{k}": v for k, v in values.items()})
+        return out
+
+    fa, fb = flat(ea), flat(eb)
+    keys = list(fa) + [k for k in fb if k not in fa]
+    return [MetricDelta(k, fa.get(k), fb.get(k)) for k in keys]
