@@ -55,3 +55,26 @@ def test_errors_print_type_and_message_and_exit_1(tmp_path):
     result = run("tools", "show", str(bad), check=False)
     assert result.returncode == 1
     assert "CatalogError" in result.stderr and "bad.json" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_data_build_with_corrupt_curated_file_quarantines_and_finishes(shop_catalog, tmp_path):
+    corrupt = Path(__file__).parent / "fixtures" / "curated" / "shop_corrupt.yaml"
+    out = tmp_path / "data"
+    result = run("data", "build", "--catalog", str(shop_catalog), "--curated", str(corrupt), "--synthetic", "300",
+                 "--seed", "1", "-o", str(out))
+    for name in ("train", "val", "test_phrasing", "test_zero_shot", "test_multistep", "holdout", "quarantine"):
+        assert (out / f"{name}.jsonl").exists(), name
+    quarantined = [json.loads(line) for line in (out / "quarantine.jsonl").read_text().splitlines()]
+    assert quarantined and all(q["source"].startswith(str(corrupt)) and ":" in q["source"] for q in quarantined)
+    assert all(q["reason"] for q in quarantined)
+    report = json.loads((out / "report.json").read_text())
+    assert sum(report["contamination"]["exact"].values()) == 0 and report["quarantine"] == len(quarantined)
+    assert "quarantine" in result.stdout
+    assert "Dataset" in run("data", "report", str(out)).stdout
+
+
+def test_data_import_bfcl_keeps_all_cases(tmp_path):
+    pytest.importorskip("bfcl_eval", reason="needs the bfcl-eval data package (installed by make)")
+    out = tmp_path / "f.jsonl"
+    assert "Imported 400 examples" in run("data", "import", "--format", "bfcl", "simple_python", "-o", str(out)).stdout
+    assert len(out.read_text().splitlines()) == 400
