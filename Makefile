@@ -5,6 +5,9 @@ VENV ?= .venv
 # torch comes first and pinned: an unpinned torch requirement on a machine without torch pulls
 # gigabytes of CUDA packages. Users with GPUs set TORCH_SPEC (e.g. "torch==2.13.0 --index-url ...").
 TORCH_SPEC ?= torch==2.13.0
+# Optional extras: embed (MiniLM near-duplicate detection, pulls sentence-transformers) is off by
+# default to keep setup light; the data build then uses its lexical fallback and says so.
+EXTRAS ?= dev,constrained
 BIN := $(VENV)/bin
 DEMO_DIR ?= .tooltune/demo-run
 
@@ -16,7 +19,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	# BFCL's data files only: its own requirements pin numpy and pull in model SDKs we never import.
 	$(BIN)/python -m pip install -q --no-deps bfcl-eval==2026.3.23
 	touch $@

@@ -1,0 +1,269 @@
+"""Load a model for evaluation or serving: one :class:`LoadedModel`, whatever the kind of model.
+
+``load_model(model, adapter=None)`` accepts:
+
+- a **base model**: a Hugging Face id or a local directory with ``config.json``;
+- a **run directory** from ``tooltune train``: a LoRA run (``adapter_config.json``: the base
+  named in it is loaded and the adapter applied with PEFT) or a full-weights run (``config.json``
+  and weights). Either way the tokenizer comes from the run dir, which holds the chat template
+  the run was trained with;
+- a **prompt-only model directory** (``prompt_model.json``, written by the prompt backend of
+  ``tooltune.train.fewshot``): ``{"kind": "prompt", "base_model": ..., "system": ...,
+  "few_shot": [...]}``. Its base is loaded as above and its system prompt and few-shot messages
+  are put before every conversation rendered with :meth:`LoadedModel.render`;
+- ``adapter=RUN_DIR`` on top of any of these: a LoRA run is applied to ``model``; a full-weights
+  run replaces it (its weights are the whole model).
+
+Prompts are always rendered through :func:`tooltune.formats.chat.render_chat` and outputs read by
+:func:`~tooltune.formats.chat.call_format_for` of the loaded tokenizer: the bytes and the parser
+of training. Nothing here depends on evaluation, so serving reuses it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tooltune.errors import ConfigError
+from tooltune.formats.base import CallFormat
+from tooltune.formats.chat import call_format_for, render_chat
+from tooltune.tools.catalog import Tool, ToolCatalog
+
+PROMPT_MODEL_FILE = "prompt_model.json"
+ADAPTER_CONFIG_FILE = "adapter_config.json"
+ModelKind = Literal["base", "adapter", "full", "prompt"]
+
+# End-of-turn markers of common chat templates. Generation stops on any of them that the
+# tokenizer knows as a single token, besides the tokenizer's and generation config's EOS ids: a
+# model that skips its EOS and opens a new turn (``<|im_start|>``) has finished its own.
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>")
+
+
+@dataclass
+class LoadedModel:
+    """A tokenizer and model ready to generate, with the parser of its output.
+
+    ``system`` and ``few_shot`` are set for prompt-only models: :meth:`messages_for` puts them
+    before a conversation. ``model`` is a ``transformers`` causal LM in eval mode (a merged or
+    unmerged ``PeftModel`` for LoRA runs)."""
+
+    model: Any
+    tokenizer: Any
+    kind: ModelKind
+    name: str = ""
+    base_model: str = ""
+    adapter: str | None = None
+    system: str | None = None
+    few_shot: list[dict[str, Any]] = field(default_factory=list)
+    stop_token_ids: list[int] = field(default_factory=list)
+
+    @property
+    def call_format(self) -> CallFormat:
+        """The format the model's chat template writes calls in: the parser for its output."""
+        return call_format_for(self.tokenizer)
+
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    def messages_for(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``messages`` with the prompt-only model's system prompt and few-shot turns in front.
+
+        The model's system prompt comes first; a system message of the conversation itself is
+        appended to it (separated by a blank line), so neither is lost. Few-shot messages follow
+        the system turn and precede the conversation."""
+        if not self.system and not self.few_shot:
+            return list(messages)
+        rest = list(messages)
+        system = self.system or ""
+        if rest and rest[0].get("role") == "system":
+            own = str(rest.pop(0).get("content") or "")
+            system = f"{system}\n\n{own}" if system and own else system or own
+        head = [{"role": "system", "content": system}] if system else []
+        return head + [dict(m) for m in self.few_shot] + rest
+
+    def render(self, messages: list[dict[str, Any]], tools: ToolCatalog | list[Tool] | list[dict[str, Any]] | None) -> str:
+        """The prompt for the assistant's next turn: :func:`render_chat` with the generation prompt."""
+        return render_chat(self.tokenizer, self.messages_for(messages), tools, add_generation_prompt=True)
+
+    def describe(self) -> dict[str, Any]:
+        """What was loaded, for run records (``run.json``)."""
+        return {"model": self.name, "kind": self.kind, "base_model": self.base_model, "adapter": self.adapter,
+                "call_format": self.call_format.name, "prompt_prefix_messages": len(self.messages_for([]))}
+
+
+def load_model(
+    model: str | Path,
+    adapter: str | Path | None = None,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    merge_adapter: bool = True,
+) -> LoadedModel:
+    """Load ``model`` (base id/path, run dir, or prompt-only dir), optionally with ``adapter``.
+
+    ``device``: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
+    ``dtype``: ``"auto"`` (bf16 on a bf16-capable GPU, else fp32), ``"fp32"``, ``"bf16"``, ``"fp16"``.
+    ``merge_adapter`` folds a LoRA adapter into the base weights (faster generation); serving
+    that swaps adapters passes False. Raises :class:`ConfigError` naming what could not be loaded.
+    """
+    torch_device, torch_dtype = _placement(device, dtype)
+    path = Path(model)
+    if (path / PROMPT_MODEL_FILE).is_file():
+        spec = _read_prompt_model(path / PROMPT_MODEL_FILE)
+        loaded = load_model(spec["base_model"], adapter, device=device, dtype=dtype, merge_adapter=merge_adapter)
+        loaded.kind, loaded.name = "prompt", str(model)
+        loaded.system, loaded.few_shot = spec["system"], spec["few_shot"]
+        return loaded
+
+    if path.is_dir() and (path / ADAPTER_CONFIG_FILE).is_file():  # a LoRA run dir given as the model
+        if adapter is not None:
+            raise ConfigError(f"model: {model} is itself an adapter run; pass its base as the model and the run as "
+                              "--adapter, or pass the run alone.")
+        base = _adapter_base(path)
+        return load_model(base, path, device=device, dtype=dtype, merge_adapter=merge_adapter)
+
+    kind: ModelKind = "base"
+    weights, tokenizer_source = str(model), str(model)
+    adapter_dir = Path(adapter) if adapter is not None else None
+    if adapter_dir is not None:
+        if not adapter_dir.is_dir():
+            raise ConfigError(f"adapter: {adapter} is not a directory; pass a run directory from `tooltune train`.")
+        if (adapter_dir / ADAPTER_CONFIG_FILE).is_file():
+            kind = "adapter"
+        elif (adapter_dir / "config.json").is_file():
+            kind, weights = "full", str(adapter_dir)  # full fine-tune: the run's weights are the model
+        else:
+            raise ConfigError(f"adapter: {adapter} holds neither {ADAPTER_CONFIG_FILE} (LoRA run) nor config.json "
+                              "(full-weights run); pass a run directory from `tooltune train`.")
+        if _has_tokenizer(adapter_dir):
+            tokenizer_source = str(adapter_dir)  # the template the run was trained with
+
+    tokenizer = _load_tokenizer(tokenizer_source)
+    lm = _load_causal_lm(weights, torch_dtype, "adapter" if kind == "full" else "model")
+    if kind == "adapter":
+        lm = _apply_adapter(lm, adapter_dir, merge_adapter)
+    lm.to(torch_device)
+    lm.eval()
+    return LoadedModel(
+        model=lm, tokenizer=tokenizer, kind=kind, name=str(model), base_model=str(model),
+        adapter=str(adapter) if adapter is not None else None, stop_token_ids=stop_token_ids(tokenizer, lm),
+    )
+
+
+def stop_token_ids(tokenizer: Any, model: Any = None) -> list[int]:
+    """Token ids that end the assistant's turn: the EOS ids of the tokenizer and of the model's
+    generation config, plus the end-of-turn markers in :data:`END_OF_TURN_TOKENS` the vocabulary
+    holds as single tokens."""
+    ids: list[int] = []
+    candidates: list[Any] = [tokenizer.eos_token_id]
+    generation_config = getattr(model, "generation_config", None)
+    if generation_config is not None:
+        eos = generation_config.eos_token_id
+        candidates += eos if isinstance(eos, list) else [eos]
+    vocab = tokenizer.get_vocab()
+    candidates += [vocab.get(token) for token in END_OF_TURN_TOKENS]
+    for token_id in candidates:
+        if isinstance(token_id, int) and token_id not in ids:
+            ids.append(token_id)
+    return ids
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _placement(device: str, dtype: str) -> tuple[Any, Any]:
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device: {device!r} asked for, but torch sees no CUDA GPU; use device='cpu' or 'auto'.")
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if dtype == "auto":
+        bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+        return torch.device(device), torch.bfloat16 if bf16 else torch.float32
+    if dtype not in dtypes:
+        raise ConfigError(f"dtype: {dtype!r} is not one of auto, {', '.join(dtypes)}.")
+    return torch.device(device), dtypes[dtype]
+
+
+def _read_prompt_model(path: Path) -> dict[str, Any]:
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the prompt-only model: {e}") from e
+    problems = []
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{path}: expected a JSON object with kind, base_model, system and few_shot.")
+    if spec.get("kind", "prompt") != "prompt":
+        problems.append(f'kind: expected "prompt", got {spec.get("kind")!r}')
+    if not isinstance(spec.get("base_model"), str) or not spec["base_model"]:
+        problems.append("base_model: missing; name the Hugging Face id or directory of the model to prompt")
+    if spec.get("system") is not None and not isinstance(spec["system"], str):
+        problems.append(f"system: expected a string, got {type(spec['system']).__name__}")
+    few_shot = spec.get("few_shot") or []
+    if not isinstance(few_shot, list) or not all(isinstance(m, dict) and "role" in m for m in few_shot):
+        problems.append("few_shot: expected a list of OpenAI-shaped messages (objects with a role)")
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems) + ".")
+    base = spec["base_model"]
+    if not Path(base).is_absolute() and (path.parent / base).exists():
+        base = str(path.parent / base)  # a base stored next to the prompt file
+    return {"base_model": base, "system": spec.get("system"), "few_shot": few_shot}
+
+
+def _adapter_base(run_dir: Path) -> str:
+    """The base model a LoRA run was trained on: adapter_config.json, else the run's manifest."""
+    try:
+        base = json.loads((run_dir / ADAPTER_CONFIG_FILE).read_text()).get("base_model_name_or_path")
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{run_dir / ADAPTER_CONFIG_FILE}: cannot read it: {e}") from e
+    if not base:
+        try:
+            base = json.loads((run_dir / "manifest.json").read_text())["base_model"]["id"]
+        except (OSError, ValueError, KeyError, TypeError):
+            base = None
+    if not base:
+        raise ConfigError(f"{run_dir}: the adapter does not name its base model; pass it as --model with --adapter {run_dir}.")
+    return str(base)
+
+
+def _has_tokenizer(directory: Path) -> bool:
+    return (directory / "tokenizer.json").is_file() or (directory / "tokenizer_config.json").is_file()
+
+
+def _load_tokenizer(source: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"model: cannot load the tokenizer of {source!r}: {e}") from e
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    # Batched generation appends new tokens on the right, so prompts must be padded on the left.
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def _load_causal_lm(source: str, dtype: Any, field_name: str) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{field_name}: cannot load {source!r}: {e}") from e
+
+
+def _apply_adapter(model: Any, adapter_dir: Path, merge: bool) -> Any:
+    from peft import PeftModel
+
+    try:
+        peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
+    except (OSError, ValueError, RuntimeError) as e:
+        raise ConfigError(f"adapter: cannot apply {adapter_dir} to the base model: {e}. Check that the run was "
+                          "trained on this base (see its manifest.json).") from e
+    return peft_model.merge_and_unload() if merge else peft_model

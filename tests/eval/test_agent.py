@@ -1,0 +1,104 @@
+"""The agent loop against the real shop demo server: scripted models for the logic, one tiny-model smoke run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tooltune.data.examples import Behavior, Example, ExpectedCall, Provenance, Source
+from tooltune.errors import DataError
+from tooltune.eval.agent import run_agent, run_agents, summarize, write_agent_results
+from tooltune.eval.generate import Generator
+from tooltune.formats.base import ToolCall, get_format
+
+HERMES = get_format("hermes")
+JOHN = Example(
+    service="shop", messages=[{"role": "user", "content": "Process the payment for John Smith's latest order."}],
+    tools=["get_customer_by_name", "get_latest_order", "create_payment", "list_payments"], behavior=Behavior.SEQUENCE,
+    calls=[
+        ExpectedCall(name="get_customer_by_name", arguments={"name": "John Smith"}),
+        ExpectedCall(name="get_latest_order", arguments={"customer_id": "{prev.customer_id}"}),
+        ExpectedCall(name="create_payment", optional=["currency"], arguments={
+            "amount": "{prev.balance_due_cents}", "invoice_id": "{prev.invoice_id}",
+            "customer_id": "{steps[0].customer_id}", "currency": "{prev.currency}"}),
+    ],
+    answer="Done: payment {prev.payment_id} is {prev.state}.", provenance=Provenance(source=Source.CURATED),
+)
+
+
+def call(tool: str, **arguments) -> str:
+    return HERMES.render([ToolCall(tool, arguments)])
+
+
+FIND, ORDER = call("get_customer_by_name", name="John Smith"), call("get_latest_order", customer_id="cus_0001")
+PAY = call("create_payment", amount=12896, invoice_id="inv_1043", customer_id="cus_0001")
+
+
+class Scripted:
+    """A 'model' that answers with predetermined turns and records what it was shown."""
+
+    call_format = HERMES
+
+    def __init__(self, *turns: str):
+        self.turns, self.seen = list(turns), []
+
+    def complete(self, messages, tools):
+        self.seen.append((list(messages), [t.name for t in tools or []]))
+        return self.turns.pop(0) if self.turns else "I am done."
+
+
+def test_the_john_flow_executes_on_the_real_server_and_is_exact(shop_catalog):
+    model = Scripted(FIND, ORDER, PAY, "Paid: pay_0041.")
+    run = run_agent(model, JOHN, catalog=shop_catalog)
+    assert run.ending == "answered" and run.final_text == "Paid: pay_0041."
+    assert run.sequence_exact and run.steps_correct == 3 and run.final_state is True
+    assert run.calls[-1].result["payment_id"] == "pay_0041" and run.calls[-1].result["amount"] == 12896
+    # The real results were fed back: the third turn saw the order the server returned.
+    messages, tool_names = model.seen[2]
+    assert messages[-1]["role"] == "tool" and messages[-1]["content"]["invoice_id"] == "inv_1043"
+    assert tool_names == JOHN.tools
+    # Expected references were resolved against the model's actual results.
+    assert run.steps[2].expected["arguments"] == {"amount": 12896, "invoice_id": "inv_1043",
+                                                   "customer_id": "cus_0001", "currency": "USD"}
+
+
+def test_a_double_charge_breaks_the_final_state_and_the_sequence(shop_catalog):
+    split_payment = call("create_payment", amount=5000, invoice_id="inv_1043", customer_id="cus_0001")
+    rest = call("create_payment", amount=7896, invoice_id="inv_1043", customer_id="cus_0001")
+    run = run_agent(Scripted(FIND, ORDER, split_payment, rest, "Paid."), JOHN, catalog=shop_catalog)
+    assert not run.sequence_exact and run.final_state is False  # last payment is pay_0042, not pay_0041
+    assert [s.reason for s in run.steps] == [None, None, "value_mismatch", "extra_call"]
+
+
+def test_a_failed_call_is_fed_back_and_later_steps_cannot_resolve(shop_catalog):
+    model = Scripted(call("get_customer_by_name", name="John"), ORDER, "Which John do you mean?")
+    run = run_agent(model, JOHN, catalog=shop_catalog)
+    assert run.calls[0].is_error and "3 customers match" in run.calls[0].result
+    assert "3 customers match" in model.seen[1][0][-1]["content"]  # the model saw the server's error
+    assert [s.reason for s in run.steps] == ["value_mismatch", "unresolved_reference", "missing_step"]
+    assert run.final_state is False and run.steps_correct == 0
+
+
+def test_runs_end_on_malformed_output_or_the_step_limit(shop_catalog, tmp_path):
+    malformed = run_agent(Scripted(FIND, "<tool_call>\n{oops"), JOHN, catalog=shop_catalog)
+    assert malformed.ending == "malformed" and malformed.steps_correct == 1
+    looping = run_agent(Scripted(*[FIND] * 10), JOHN, catalog=shop_catalog, max_steps=3)
+    assert looping.ending == "step_limit" and len(looping.calls) == 3 and not looping.sequence_exact
+
+    summary = summarize([malformed, looping])
+    assert summary.step_accuracy.total == 6 and summary.endings == {"malformed": 1, "step_limit": 1}
+    write_agent_results([malformed, looping], summary, tmp_path)
+    assert len((tmp_path / "agent.jsonl").read_text().splitlines()) == 2
+    assert json.loads((tmp_path / "agent_metrics.json").read_text())["n"] == 2
+
+
+def test_only_sequence_examples_of_a_service_run(shop_catalog):
+    single = JOHN.model_copy(update={"behavior": Behavior.CALLS})
+    with pytest.raises(DataError, match="sequence"):
+        run_agents(Scripted(), [single], catalog=shop_catalog)
+
+
+def test_tiny_model_smoke_run(tiny_loaded, shop_catalog):
+    run = run_agent(Generator(tiny_loaded, max_new_tokens=8), JOHN, catalog=shop_catalog, max_steps=2)
+    assert run.turns and run.steps_expected == 3 and run.final_state is not None  # the reference run succeeded
