@@ -78,3 +78,28 @@ def test_data_import_bfcl_keeps_all_cases(tmp_path):
     out = tmp_path / "f.jsonl"
     assert "Imported 400 examples" in run("data", "import", "--format", "bfcl", "simple_python", "-o", str(out)).stdout
     assert len(out.read_text().splitlines()) == 400
+
+
+def test_eval_score_and_compare_on_bfcl_outputs(tmp_path):
+    pytest.importorskip("bfcl_eval", reason="needs the bfcl-eval data package (installed by make)")
+    from tooltune.data.examples import read_jsonl
+    from tooltune.formats import get_format
+
+    data = tmp_path / "simple.jsonl"
+    run("data", "import", "--format", "bfcl", "simple_python", "-o", str(data))
+    examples = list(read_jsonl(data))[:60]
+    pythonic = get_format("pythonic")
+    for name, wrong_every in (("a", 3), ("b", 10)):
+        lines = [{"id": e.provenance.origin,
+                  "output": "I cannot help." if i % wrong_every == 0 else pythonic.render([c.to_call() for c in e.calls])}
+                 for i, e in enumerate(examples)]
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+        out = run("eval", "score", "--data", str(data), "--predictions", str(tmp_path / f"{name}.jsonl"),
+                  "--format", "pythonic", "-o", str(tmp_path / name)).stdout
+        assert "exact match" in out
+    metrics_a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    # 60 of 400 predicted; the rest are scored as no_prediction, never skipped.
+    assert metrics_a["n"] == 400 and metrics_a["reasons"]["no_prediction"] == 340
+    assert metrics_a["exact_match"]["correct"] == 40
+    out = run("compare", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "cmp")).stdout
+    assert "simple" in out and (tmp_path / "cmp" / "report.html").exists()

@@ -83,7 +83,7 @@ class ExpectedCall(BaseModel):
 
     def references(self) -> list[str]:
         """Every ``{prev…}``/``{steps[i]…}`` reference in the arguments (nested values included)."""
-        return [m.group(0) for text in _strings(self.arguments) for m in REFERENCE.finditer(text)]
+        return [m.group(0) for text in string_values(self.arguments) for m in REFERENCE.finditer(text)]
 
 
 class Clarification(BaseModel):
@@ -261,12 +261,13 @@ def write_jsonl(examples: Iterable[Example], path: str | Path) -> int:
     return n
 
 
-def _strings(value: Any) -> Iterator[str]:
+def string_values(value: Any) -> Iterator[str]:
+    """Every string inside a JSON value (dict values and list items, at any depth)."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for v in value.values():
-            yield from _strings(v)
+            yield from string_values(v)
     elif isinstance(value, list):
         for v in value:
-            yield from _strings(v)
+            yield from string_values(v)

@@ -17,11 +17,10 @@ import os
 import random
 import re
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from tooltune.data.examples import REFERENCE, Example
+from tooltune.data.examples import REFERENCE, Example, string_values
 
 if TYPE_CHECKING:
     from tooltune.data.synth import SynthConfig
@@ -100,16 +99,5 @@ def paraphrase_problem(example: Example, reply: str) -> str | None:
 def verbatim_values(example: Example) -> list[str]:
     """String argument values the request spells out and the call copies as they are."""
     original = example.user_text
-    return [v for call in example.calls for v in _strings(call.arguments)
+    return [v for call in example.calls for v in string_values(call.arguments)
             if v in original and not REFERENCE.search(v)]
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
