@@ -11,6 +11,7 @@
     ├── ArgumentError             tool-call arguments do not validate against the tool's schema
     ├── TemplateError             a chat template cannot render the conversation as asked
     ├── TrainError                training cannot start or continue (missing CUDA, data, run dir)
+    │   └── CloudError            a hosted fine-tuning API was unreachable, refused a request, or failed the job
     └── RegistryError             a registry lookup, write or status change is not allowed
         └── GateError             deployment refused: the candidate's gate decision failed
 
@@ -67,6 +68,10 @@ class TemplateError(TooltuneError):
 
 class TrainError(TooltuneError):
     """Training cannot start or continue: requirements missing, data unreadable, run dir in use."""
+
+
+class CloudError(TrainError):
+    """A hosted fine-tuning API was unreachable, refused a request, or failed the job; names the base_url."""
 
 
 class RegistryError(TooltuneError):

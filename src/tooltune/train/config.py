@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from tooltune.errors import ConfigError
@@ -42,6 +42,94 @@ class LoraSettings(BaseModel):
         description='Modules that get adapters: "all-linear" (every linear projection except the output head) '
         "or a list of module names such as [q_proj, v_proj].",
     )
+
+
+class CloudHyperparameters(BaseModel):
+    """Hyperparameters of a hosted fine-tuning job; "auto" lets the provider choose from the data size."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_epochs: int | Literal["auto"] = Field("auto", description="Passes over the uploaded training file.")
+    learning_rate_multiplier: float | Literal["auto"] = Field(
+        "auto", description="Scales the provider's base learning rate (the API does not take an absolute one)."
+    )
+    batch_size: int | Literal["auto"] = Field("auto", description="Examples per provider-side batch.")
+
+    @field_validator("n_epochs", "learning_rate_multiplier", "batch_size", mode="wrap")
+    @classmethod
+    def _positive_or_auto(cls, value: Any, handler: Any) -> float | str:
+        # One message instead of one per union member ("valid integer" and "should be 'auto'").
+        try:
+            value = handler(value)
+        except ValidationError:
+            value = None
+        if value is None or (value != "auto" and value <= 0):
+            raise ValueError('expected a number greater than 0, or "auto"')
+        return value
+
+
+class CloudSettings(BaseModel):
+    """Where and how the ``cloud`` backend runs a fine-tuning job (any OpenAI-compatible fine-tuning API)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(
+        "https://api.openai.com/v1",
+        min_length=1,
+        description="Root of the provider's OpenAI-compatible API (ending in /v1); any service with the "
+        "fine-tuning endpoints works, including tooltune's local stand-in.",
+    )
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", min_length=1,
+        description="Environment variable holding the API key; the key itself is never read from or written to "
+        "config, manifest or logs.",
+    )
+    model: str | None = Field(
+        None, description="Provider model id to fine-tune (e.g. gpt-4.1-mini-2025-04-14); default: base_model."
+    )
+    suffix: str | None = Field(
+        None, max_length=64, description="Text the provider adds to the fine-tuned model's name."
+    )
+    hyperparameters: CloudHyperparameters = Field(
+        default_factory=CloudHyperparameters, description="Sent with the job."
+    )
+    poll_interval: float = Field(15.0, ge=0, description="Seconds between polls of the job's status and events.")
+    max_retries: int = Field(
+        2, ge=0, description="Retries of a failed request (connection error, 429, 5xx), with backoff, by the SDK."
+    )
+    wait: bool = Field(
+        True,
+        description="Poll until the job ends; false returns once the job is created (re-attach later with "
+        "resume: true).",
+    )
+
+
+class PromptSettings(BaseModel):
+    """How the ``prompt`` backend builds its system prompt and few-shot examples (no weights change)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_prompt_tokens: int = Field(
+        2048, gt=0,
+        description="Token budget of the system prompt plus few-shot conversations, counted with base_model's "
+        "tokenizer.",
+    )
+    max_examples: int | None = Field(
+        16, ge=0, description="Most few-shot conversations to include; null: as many as the budget allows."
+    )
+    rules: list[str] = Field(
+        default_factory=list, description='Domain rules quoted in the system prompt, e.g. "amounts are in cents".'
+    )
+    vocabulary: Path | None = Field(
+        None, description="Curated YAML file whose domain_vocabulary (rules, cents parameters, terms) is quoted too."
+    )
+    mine_failures: bool = Field(
+        True,
+        description="Run the base model on val.jsonl and add train examples of the kinds (category, tool) it "
+        "fails; val examples themselves never enter the prompt.",
+    )
+    batch_size: int = Field(8, gt=0, description="Validation conversations generated per batch when mining failures.")
+    max_new_tokens: int = Field(256, gt=0, description="Generation limit per validation answer (greedy).")
 
 
 class TrainConfig(BaseModel):
@@ -121,6 +209,10 @@ class TrainConfig(BaseModel):
     resume: bool = Field(
         False, description="Continue from the newest complete checkpoint in output_dir (after a crash or kill)."
     )
+
+    # Other backends
+    cloud: CloudSettings = Field(default_factory=CloudSettings, description="Settings of backend: cloud.")
+    prompt: PromptSettings = Field(default_factory=PromptSettings, description="Settings of backend: prompt.")
 
     @model_validator(mode="after")
     def _check_combinations(self) -> TrainConfig:
@@ -220,7 +312,11 @@ def _describe(err: dict[str, Any], set_by: dict[tuple[str, ...], str]) -> str:
     field = ".".join(loc) or "(config)"
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        model = TrainConfig if len(loc) == 1 else LoraSettings if loc[0] == "lora" else None
+        model: type[BaseModel] | None = TrainConfig
+        for part in loc[:-1]:  # walk nested sections (lora, cloud.hyperparameters, ...)
+            info = model.model_fields.get(part) if model else None
+            default = info.get_default(call_default_factory=True) if info else None
+            model = type(default) if isinstance(default, BaseModel) else None
         known = list(model.model_fields) if model else []
         close = difflib.get_close_matches(loc[-1], known, n=1)
         msg = "unknown field" + (f"; did you mean {'.'.join((*loc[:-1], close[0]))!r}?" if close else

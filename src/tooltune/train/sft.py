@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import os
 import shutil
 import time
 import warnings
@@ -63,6 +64,10 @@ class RunResult(BaseModel):
     trained_model: Any = Field(None, exclude=True, repr=False,
                                description="The trained model in memory (PeftModel for lora/qlora), as saved.")
 
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready facts for the CLI and the pipeline (the model in memory left out)."""
+        return {"backend": "hf", **self.model_dump(mode="json")}
+
 
 def train(config: TrainConfig, *, progress: bool = True) -> RunResult:
     """Fine-tune ``config.base_model`` on ``config.data_dir`` and write the run directory.
@@ -78,7 +83,12 @@ def train(config: TrainConfig, *, progress: bool = True) -> RunResult:
             "Use the cloud or prompt backend's own entry point, or set backend: hf."
         )
     check_requirements(config)
-    resume_from = _prepare_run_dir(config)
+    # Under torchrun/accelerate launch every process runs this function; only the main one checks
+    # and cleans the run dir (and writes files below), so that no rank sees another's fresh files.
+    if _is_main_process():
+        resume_from = _prepare_run_dir(config)
+    else:
+        resume_from = latest_checkpoint(config.output_dir) if config.resume else None
     data = _read_data(config)
 
     tokenizer = _load_tokenizer(config)
@@ -98,18 +108,26 @@ def train(config: TrainConfig, *, progress: bool = True) -> RunResult:
         trainer.remove_callback(metrics_log)  # metrics.jsonl already has the in-training evaluations
         with _quiet_datasets():
             metrics.update(_numbers(trainer.evaluate()))
-    trainer.save_model(str(config.output_dir))  # adapter (PEFT) or full weights, plus the tokenizer
+    trainer.save_model(str(config.output_dir))  # every rank calls it (FSDP gathers); only the main one writes
     setup = chat_setup(tokenizer)
+    state = trainer.state
+    stopped_early = bool(data.early_stopping(config) and state.global_step < state.max_steps)
+    best = _relative(state.best_model_checkpoint, config.output_dir)
+    manifest_path = config.output_dir / mf.MANIFEST_NAME
+    result = RunResult(
+        run_dir=config.output_dir, method=config.method, global_step=state.global_step,
+        resumed_from_step=resumed_step, stopped_early=stopped_early, best_checkpoint=best, metrics=metrics,
+        manifest_path=manifest_path, trained_model=trainer.model,
+    )
+    if not trainer.is_world_process_zero():
+        return result
     if setup.builtin:
         # Save the template training actually used, so the run dir renders the trained bytes
         # anywhere (tooltune recognises its built-in template on reload; vLLM can use it as is).
         tokenizer.chat_template = setup.template
         tokenizer.save_pretrained(str(config.output_dir))
 
-    state = trainer.state
-    stopped_early = bool(data.early_stopping(config) and state.global_step < state.max_steps)
-    best = _relative(state.best_model_checkpoint, config.output_dir)
-    manifest_path = mf.write_manifest(config.output_dir, {
+    mf.write_manifest(config.output_dir, {
         "base_model": mf.base_model_identity(config.base_model, config.base_revision, commit_hash),
         "method": config.method,
         "backend": config.backend,
@@ -131,14 +149,11 @@ def train(config: TrainConfig, *, progress: bool = True) -> RunResult:
         "metrics": metrics,
         "git": mf.git_state(),
         "wall_time_s": round(time.perf_counter() - started, 2),
+        "world_size": trainer.args.world_size,
         **mf.peak_memory(),
         "versions": mf.library_versions(),
     })
-    return RunResult(
-        run_dir=config.output_dir, method=config.method, global_step=state.global_step,
-        resumed_from_step=resumed_step, stopped_early=stopped_early, best_checkpoint=best, metrics=metrics,
-        manifest_path=manifest_path, trained_model=trainer.model,
-    )
+    return result
 
 
 @dataclass
@@ -309,6 +324,19 @@ def _prepare_run_dir(config: TrainConfig) -> Path | None:
     return last
 
 
+def _is_main_process() -> bool:
+    """Rank 0, or not launched as several processes (torchrun and accelerate launch set RANK)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _multi_process_on_cpu() -> bool:
+    """Launched as several processes on a machine without CUDA: the Trainer must be told use_cpu,
+    or accelerate finds no GPU backend and every process trains alone on the whole data."""
+    import torch
+
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+
+
 def _checkpoint_step(path: Path) -> int:
     return int(Path(path).name.removeprefix("checkpoint-"))
 
@@ -399,6 +427,10 @@ def _sft_args(config: TrainConfig, *, has_eval: bool, early_stopping: bool):
         max_length=config.max_length,
         packing=config.packing,
         packing_strategy="bfd",  # padding-free: one row per batch, examples separated by position_ids
+        # Without packing, batch examples of similar length (random megabatches of 50 batches, each sorted by
+        # length): tool listings make lengths vary ~5x, and random batches spent ~35% of their tokens on padding
+        # (benchmarks/train_throughput.py: ~3x tokens/s on CPU).
+        train_sampling_strategy="random" if config.packing else "group_by_length",
         assistant_only_loss=False,  # our labels column already masks everything but assistant turns
         bf16=precision == "bf16",
         fp16=precision == "fp16",
@@ -406,6 +438,7 @@ def _sft_args(config: TrainConfig, *, has_eval: bool, early_stopping: bool):
         activation_checkpointing=config.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
         dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=_multi_process_on_cpu(),  # DDP over gloo; single-process CPU runs need no flag
         seed=config.seed,
         eval_strategy="steps" if has_eval else "no",
         eval_steps=config.eval_steps,

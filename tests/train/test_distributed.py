@@ -1,0 +1,61 @@
+"""Training runs unchanged under torchrun: two CPU processes (gloo) share each batch through DDP,
+and only rank 0 writes the run directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.train.conftest import TRAIN_DATA
+
+TORCHRUN = Path(sys.executable).parent / "torchrun"
+
+
+@pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun is not installed next to this Python")
+def test_two_processes_train_one_run_and_only_rank_0_writes_it(tiny_base, tmp_path):
+    run_dir, logs = tmp_path / "run", tmp_path / "logs"
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump({
+        "base_model": str(tiny_base), "data_dir": str(TRAIN_DATA), "output_dir": str(run_dir), "max_steps": 3,
+        "batch_size": 2, "grad_accum": 1, "eval_steps": 2, "save_steps": 2, "logging_steps": 1,
+        "learning_rate": 1e-2, "gradient_checkpointing": False,
+    }))
+    proc = subprocess.run(
+        [str(TORCHRUN), "--nproc_per_node", "2", "--log-dir", str(logs), "--redirects", "3",
+         "-m", "tooltune.train", "--config", str(config), "--no-progress"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    # Both ranks ran to the end; only rank 0 printed the result.
+    stdout = {int(p.parent.name): p.read_text() for p in logs.glob("*/attempt_0/*/stdout.log")}
+    assert set(stdout) == {0, 1}
+    result = json.loads(stdout[0][stdout[0].index("{"):])
+    assert result["global_step"] == 3 and "{" not in stdout[1]
+
+    # One run: the global batch spans both ranks (3 steps x 2 rows x 2 ranks = 1.5 epochs of 8 examples).
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["world_size"] == 2 and manifest["metrics"]["epoch"] == 1.5
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3], "each step logged once, by rank 0"
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-3"]
+    assert {"adapter_model.safetensors", "tokenizer.json"} <= {p.name for p in run_dir.iterdir()}
+    shutil.rmtree(logs)
+
+
+@pytest.mark.parametrize(("name", "kind"), [("ddp.yaml", "MULTI_GPU"), ("fsdp.yaml", "FSDP")])
+def test_accelerate_configs_load(name, kind):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(Path(__file__).parents[2] / "configs" / "accelerate" / name))
+    assert config.distributed_type.value == kind and config.mixed_precision == "no"  # precision comes from train.yaml
+    if kind == "FSDP":
+        fsdp = config.fsdp_config
+        assert fsdp["fsdp_version"] == 2 and fsdp["fsdp_state_dict_type"] == "FULL_STATE_DICT"
