@@ -19,6 +19,12 @@ tools_app = typer.Typer(help="Discover, show and compare tool catalogs.", no_arg
 app.add_typer(tools_app, name="tools")
 data_app = typer.Typer(help="Build, import, export, report on and migrate training data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+eval_app = typer.Typer(help="Evaluate a model on built data (default), on BFCL, or score outputs made elsewhere.")
+app.add_typer(eval_app, name="eval")
+base_app = typer.Typer(help="tooltune's small offline base model (for machines without a model hub).", no_args_is_help=True)
+app.add_typer(base_app, name="base")
+pipeline_app = typer.Typer(help="The whole loop: discover → data → train → eval → gate → register (→ deploy).", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
 models_app = typer.Typer(help="The model registry: list, show, deploy, roll back, compare versions.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 console = Console()
@@ -199,6 +205,144 @@ def data_migrate(
     summary = migrate_dataset(data_dir, ToolCatalog.load(catalog), output,
                               old=ToolCatalog.load(old_catalog) if old_catalog else None)
     console.print_json(json.dumps(summary, default=str))
+
+
+@app.command("train")
+def train_cmd(
+    config: Annotated[Path, typer.Option(help="TrainConfig YAML.")],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: key=value (dotted keys, YAML values); repeatable.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in output_dir.")] = False,
+) -> None:
+    """Train on a built dataset: LoRA / QLoRA / full fine-tuning (hf), cloud fine-tuning, or a prompt-only model."""
+    from tooltune.train import load_train_config, run_training
+
+    cfg = load_train_config(config, [*(set_ or []), *(["resume=true"] if resume else [])])
+    result = run_training(cfg)
+    console.print(f"[bold green]done[/]: run dir {result.run_dir} (manifest: {result.manifest_path})")
+
+
+@base_app.command("build")
+def base_build(
+    size: Annotated[str, typer.Option(help="micro (~0.3M params), tiny (~1.2M), small (~5M) or medium (~15M).")] = "tiny",
+    seed: Annotated[int, typer.Option(help="Seed of the tool universe, corpus, init and training.")] = 0,
+    examples: Annotated[int, typer.Option(help="Synthetic examples generated for pretraining.")] = 100_000,
+    minutes: Annotated[Optional[float], typer.Option(help="Training time budget (converted to steps by timing a few).")] = 60.0,
+    max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps; overrides --minutes.")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads.")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Rows per optimizer step.")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="Packed row length in tokens.")] = None,
+    vocab_size: Annotated[Optional[int], typer.Option(help="BPE vocabulary size.")] = None,
+    eval_examples: Annotated[Optional[int], typer.Option(help="Examples per split for the model card's evaluation.")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output folder (default: the packaged base model).")] = None,
+) -> None:
+    """Build the offline base model from scratch: tool universe, corpus, tokenizer, template, pretraining, model card."""
+    from tooltune.train.base import BaseBuildConfig, build_base
+
+    given = {"size": size, "seed": seed, "n_examples": examples, "minutes": minutes, "max_steps": max_steps,
+             "threads": threads, "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length,
+             "vocab_size": vocab_size, "eval_examples": eval_examples, "output_dir": output}
+    result = build_base(BaseBuildConfig(**{k: v for k, v in given.items() if v is not None}), progress=True)
+    console.print(result)
+
+
+def _print_metrics(metrics, title: str) -> None:
+    from tooltune.eval.present import metrics_table
+
+    console.print(metrics_table(metrics, title=title))
+
+
+@eval_app.callback(invoke_without_command=True)
+def eval_cmd(
+    ctx: typer.Context,
+    model: Annotated[Optional[str], typer.Option(help="Base model: HF id or local path, or a prompt-only model dir.")] = None,
+    adapter: Annotated[Optional[Path], typer.Option(help="Run dir of a trained adapter (or full weights).")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Folder written by `data build`.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Comma-separated splits (default: every test split and holdout).")] = None,
+    constrained: Annotated[bool, typer.Option(help="Grammar-constrained decoding from the offered tools' schemas.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Prompts generated together.")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(help="Generation limit per turn.")] = 256,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many examples per split.")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Folder for results.jsonl and metrics.json.")] = None,
+) -> None:
+    """Run a model on the test splits: batched greedy generation, the serving parser, BFCL-style matching."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not (model and data and output):
+        raise typer.BadParameter("give --model, --data and -o (or a subcommand: bfcl, score).")
+    from tooltune.eval.runner import EvalConfig, run_eval
+
+    given = {"splits": split.split(",")} if split else {}
+    result = run_eval(EvalConfig(model=model, adapter=adapter, data_dir=data, output_dir=output, constrained=constrained,
+                                 batch_size=batch_size, max_new_tokens=max_new_tokens, limit=limit, **given))
+    _print_metrics(result.metrics, f"{model}{' + ' + str(adapter) if adapter else ''} → {output}")
+
+
+@eval_app.command("bfcl")
+def eval_bfcl(
+    category: Annotated[str, typer.Option(help="BFCL v4 category, e.g. simple_python.")],
+    model: Annotated[str, typer.Option(help="Base model: HF id or local path.")],
+    adapter: Annotated[Optional[Path], typer.Option(help="Run dir of a trained adapter.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many cases.")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Folder for results.jsonl and metrics.json.")] = None,
+) -> None:
+    """Run a model on a BFCL v4 category (data from the bfcl-eval package) and score it with tooltune's matcher."""
+    from tooltune.eval.bfcl import run_bfcl
+
+    _print_metrics(run_bfcl(category, model, adapter=adapter, limit=limit, output_dir=output), f"BFCL {category}: {model}")
+
+
+@eval_app.command("score")
+def eval_score(
+    data: Annotated[Path, typer.Option(help="Examples JSONL (from `data build` or `data import`).")],
+    predictions: Annotated[Path, typer.Option(help='JSONL of {"id": ..., "output": "<raw model text>"}.')],
+    format: Annotated[str, typer.Option("--format", help="Tool-call format of the outputs: hermes, pythonic, json, glaive, openai.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for results.jsonl and metrics.json.")],
+    catalog: Annotated[Optional[Path], typer.Option(help="Catalog for examples that name catalog tools (default: catalog.json beside DATA).")] = None,
+) -> None:
+    """Score model outputs made elsewhere (vLLM, another stack) without running a model."""
+    from tooltune.eval.score import run_score
+
+    catalog = catalog or (data.parent / "catalog.json" if (data.parent / "catalog.json").exists() else None)
+    _print_metrics(run_score(data, predictions, format, output, catalog_path=catalog), f"{predictions} → {output}")
+
+
+@app.command("compare")
+def compare_cmd(
+    a: Annotated[Path, typer.Argument(help="Eval output folder A (e.g. the base model).")],
+    b: Annotated[Path, typer.Argument(help="Eval output folder B (e.g. the tuned model).")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Where report.html and report.json go (default: B/compare).")] = None,
+) -> None:
+    """Per-category accuracy of two evaluations with deltas, significance, wins/losses and latency."""
+    from tooltune.eval.compare import compare
+    from tooltune.eval.report import comparison_table, write_report
+
+    result = compare(a, b)
+    console.print(comparison_table(result))
+    console.print(f"report: {write_report(result, output or b / 'compare')}")
+
+
+@pipeline_app.command("run")
+def pipeline_run(config: Annotated[Path, typer.Option(help="Pipeline YAML.")]) -> None:
+    """Run every step; unchanged steps are skipped, a crashed run resumes."""
+    from tooltune.pipeline import PipelineConfig, run_pipeline
+    from tooltune.pipeline_present import pipeline_progress, print_summary
+
+    with pipeline_progress(console) as progress:
+        result = run_pipeline(PipelineConfig.load(config), progress=progress)
+    print_summary(result, console)
+
+
+@pipeline_app.command("schedule")
+def pipeline_schedule(
+    config: Annotated[Path, typer.Option(help="Pipeline YAML.")],
+    retrain: Annotated[str, typer.Option(help="Cron expression for the full pipeline (default: Mondays 03:00).")] = "0 3 * * 1",
+    collect: Annotated[str, typer.Option(help="Cron expression for failure collection (default: daily 02:00).")] = "0 2 * * *",
+) -> None:
+    """Run the pipeline and failure collection on cron schedules (APScheduler; runs in the foreground)."""
+    from tooltune.pipeline_schedule import run_schedule
+
+    run_schedule(config, retrain=retrain, collect=collect, console=console)
 
 
 DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL (default: $TOOLTUNE_DB_URL, else .tooltune/registry.db).")]

@@ -1,0 +1,300 @@
+"""The whole loop in one call: discover → build data → train → evaluate base and candidate →
+compare → gate → register (→ deploy when the gates pass).
+
+Each step writes into ``work_dir/<step>-<key>/`` where ``key`` hashes everything the step's
+output depends on (its config section and the keys of the steps before it), and marks the
+folder complete only when it has finished. A re-run therefore skips every unchanged step, a
+changed setting re-runs that step and the ones after it, and a crashed run resumes: a training
+folder without its completion mark continues from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tooltune.errors import ConfigError
+from tooltune.registry.gates import GateConfig
+from tooltune.tools.catalog import ToolCatalog, content_hash
+
+DONE = "_complete.json"
+
+
+class ServiceSource(BaseModel):
+    """One tool source; exactly one of the four fields is set (as for ``tools discover``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mcp_stdio: str | None = Field(None, description="Command line that starts an MCP server over stdio.")
+    mcp_http: str | None = Field(None, description="URL of an MCP server speaking streamable HTTP.")
+    openapi: Path | None = Field(None, description="OpenAPI 3 document.")
+    file: Path | None = Field(None, description="JSON/YAML file of tools.")
+    timeout: float = Field(30.0, gt=0, description="Seconds to wait for an MCP server.")
+
+
+class PipelineConfig(BaseModel):
+    """``pipeline.yaml``: the sections take the fields of each stage's own config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("tooltune-model", description="Model name in the registry.")
+    work_dir: Path = Field(Path(".tooltune/pipeline"), description="Where every step's outputs are kept (and cached).")
+    services: list[ServiceSource] = Field(min_length=1, description="Tool sources to discover; their catalogs are merged.")
+    data: dict[str, Any] = Field(default_factory=dict, description="DataConfig fields (catalog and output_dir are set by the pipeline).")
+    train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields (data_dir and output_dir are set by the pipeline).")
+    eval: dict[str, Any] = Field(default_factory=dict, description="EvalConfig fields (model, data_dir and output_dir are set by the pipeline).")
+    gates: GateConfig = Field(default_factory=GateConfig, description="Deployment gates.")
+    registry_url: str | None = Field(None, description="SQLAlchemy URL; default $TOOLTUNE_DB_URL, else .tooltune/registry.db.")
+    deploy: bool = Field(True, description="Deploy the candidate when every gate passes.")
+    actor: str = Field("pipeline", description="Recorded as the actor of registrations and deployments.")
+
+    @classmethod
+    def load(cls, path: str | Path) -> PipelineConfig:
+        """Read ``path``; relative paths inside it are taken from its folder."""
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"{path}: cannot read the pipeline config: {e}") from e
+        try:
+            config = cls.model_validate(raw)
+        except ValidationError as e:
+            problems = "\n".join(f"{path}: {'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+            raise ConfigError(f"invalid pipeline config:\n{problems}") from e
+        return config.model_copy(update={"work_dir": _under(path.parent, config.work_dir)})
+
+
+@dataclass
+class StepRecord:
+    name: str
+    key: str
+    path: Path
+    skipped: bool
+    seconds: float
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineResult:
+    steps: list[StepRecord]
+    comparison: Any
+    decision: Any
+    model: Any
+    report_html: Path
+
+    @property
+    def deployed(self) -> bool:
+        return bool(self.decision is not None and self.decision.outcome.value != "blocked")
+
+
+Progress = Callable[[str, str], None]
+"""``progress(step, state)`` with state ``start`` | ``skip`` | ``done``; the CLI draws it."""
+
+
+def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) -> PipelineResult:
+    """Run every step, skipping the ones whose inputs have not changed since they last finished."""
+    config = _with_builtin_base(config)
+    note = progress or (lambda step, state: None)
+    work = config.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    steps: list[StepRecord] = []
+
+    catalog = _discover(config, note, steps)
+    data_dir, dataset = _data(config, catalog, note, steps)
+    run_dir = _train(config, data_dir, dataset, note, steps)
+    base_eval = _evaluate("eval-base", config, data_dir, dataset, config.train.get("base_model"), None, note, steps)
+    cand_eval = _evaluate("eval-candidate", config, data_dir, dataset, config.train.get("base_model"), run_dir, note, steps)
+    comparison, report = _compare(config, base_eval, cand_eval, note, steps)
+    model, decision = _register_and_gate(config, catalog, dataset, run_dir, base_eval, cand_eval, report, note, steps)
+    return PipelineResult(steps, comparison, decision, model, report)
+
+
+# --- steps --------------------------------------------------------------------------------------
+
+
+def _discover(config: PipelineConfig, note: Progress, steps: list[StepRecord]) -> ToolCatalog:
+    """Always asks the live services (seconds); the catalog hash then keys everything after."""
+    from tooltune.tools.discover import discover
+
+    started = time.monotonic()
+    note("discover", "start")
+    catalog = ToolCatalog()
+    for source in config.services:
+        catalog = catalog.merge(discover(**source.model_dump()))
+    path = config.work_dir / "catalog.json"
+    catalog.save(path)
+    steps.append(StepRecord("discover", catalog.hash, path, False, time.monotonic() - started,
+                            {"tools": len(catalog), "services": catalog.services}))
+    note("discover", "done")
+    return catalog
+
+
+def _data(config: PipelineConfig, catalog: ToolCatalog, note: Progress, steps: list[StepRecord]) -> tuple[Path, dict]:
+    from tooltune.data.build import build_dataset
+    from tooltune.data.config import build_config
+
+    files = [Path(p) for key in ("curated", "logs", "corrections") for p in config.data.get(key, [])]
+    key = content_hash({"catalog": catalog.hash, "data": config.data, "files": [_file_hash(p) for p in files]})
+    out = config.work_dir / f"data-{key}"
+
+    def run() -> dict:
+        cfg = build_config({**config.data, "catalog": config.work_dir / "catalog.json", "output_dir": out})
+        report = build_dataset(cfg)
+        return {"dataset_hash": report.dataset_hash, "split_sizes": report.split_sizes, "examples": sum(report.split_sizes.values())}
+
+    summary = _cached("data", key, out, run, note, steps)
+    return out, summary
+
+
+def _train(config: PipelineConfig, data_dir: Path, dataset: dict, note: Progress, steps: list[StepRecord]) -> Path:
+    from tooltune.train import load_train_config, run_training
+
+    key = content_hash({"dataset": dataset["dataset_hash"], "train": config.train})
+    out = config.work_dir / f"train-{key}"
+
+    def run() -> dict:
+        # A folder without the completion mark is a crashed run: continue from its checkpoint.
+        resume = out.exists() and any(out.iterdir())
+        fields = {**config.train, "data_dir": str(data_dir), "output_dir": str(out), "resume": resume}
+        # JSON is YAML, so each field travels as a --set override and gets the same validation.
+        cfg = load_train_config(None, [f"{k}={json.dumps(v, default=str)}" for k, v in fields.items()])
+        result = run_training(cfg)
+        return {"run_dir": str(result.run_dir), "manifest": str(result.manifest_path)}
+
+    _cached("train", key, out, run, note, steps, keep_partial=True)
+    return out
+
+
+def _evaluate(step: str, config: PipelineConfig, data_dir: Path, dataset: dict, model: str | None, adapter: Path | None,
+              note: Progress, steps: list[StepRecord]) -> Path:
+    from tooltune.eval.runner import EvalConfig, run_eval
+
+    if not model:
+        raise ConfigError("pipeline config: train.base_model is required (an HF id, a local path, or 'builtin').")
+    key = content_hash({"dataset": dataset["dataset_hash"], "model": model, "adapter": adapter.name if adapter else None,
+                        "eval": config.eval})
+    out = config.work_dir / f"{step}-{key}"
+
+    def run() -> dict:
+        result = run_eval(EvalConfig(**{**config.eval, "model": model, "adapter": adapter, "data_dir": data_dir,
+                                        "output_dir": out}))
+        return {"exact_match": result.metrics.exact_match.accuracy, "n": result.metrics.n}
+
+    _cached(step, key, out, run, note, steps)
+    return out
+
+
+def _compare(config: PipelineConfig, base: Path, candidate: Path, note: Progress, steps: list[StepRecord]):
+    from tooltune.eval.compare import compare
+    from tooltune.eval.report import write_report
+
+    out = config.work_dir / f"compare-{base.name.rsplit('-', 1)[-1]}-{candidate.name.rsplit('-', 1)[-1]}"
+    comparison = compare(base, candidate, labels=("base", "tuned"))
+    started = time.monotonic()
+    report = write_report(comparison, out)
+    steps.append(StepRecord("compare", out.name, out, False, time.monotonic() - started, {"report": str(report)}))
+    note("compare", "done")
+    return comparison, report
+
+
+def _register_and_gate(config: PipelineConfig, catalog: ToolCatalog, dataset: dict, run_dir: Path, base_eval: Path,
+                       cand_eval: Path, report: Path, note: Progress, steps: list[StepRecord]):
+    """Register (idempotent: a re-run returns the same version), then gate against the deployed
+    model — or, before anything is deployed, against the base model — and deploy on a pass."""
+    from tooltune.registry import ComparisonResult, EvalMetrics, Registry, evaluate_gates
+
+    started = time.monotonic()
+    note("register", "start")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    suite = dataset["dataset_hash"]
+    with Registry(url=config.registry_url) as reg:
+        reg.register_dataset(content_hash=dataset["dataset_hash"], catalog_hash=catalog.hash,
+                             path=str(run_dir.parent), counts=dataset.get("split_sizes"))
+        model = reg.register_model(
+            config.name, kind=_kind(manifest), base_model=str(config.train.get("base_model")), artifact_path=run_dir,
+            catalog=catalog, config=manifest.get("config", {}), dataset_version=dataset["dataset_hash"],
+            artifact_hash=manifest.get("artifact_hash") or content_hash(manifest.get("training", {})),
+            evaluation=EvalMetrics.load(cand_eval, suite_version=suite),
+        )
+        live = reg.deployed(config.name)
+        if live is not None and (live.name, live.version) == (model.name, model.version):
+            decision = reg.decisions(model.name, model.version)[-1] if reg.decisions(model.name, model.version) else None
+        else:
+            baseline = _live_metrics(reg, live, suite) if live is not None else EvalMetrics.load(base_eval, suite_version=suite)
+            decision = evaluate_gates(EvalMetrics.load(cand_eval, suite_version=suite), baseline, config.gates)
+            decision = reg.record_decision(model.name, model.version, decision,
+                                           baseline_version=live.version if live else None, actor=config.actor)
+            reg.record_comparison(f"{model.name}@{live.version}" if live else f"{model.name}@{model.version}",
+                                  f"{model.name}@{model.version}",
+                                  ComparisonResult.coerce(json.loads((report.parent / "report.json").read_text())))
+            if config.deploy and decision.outcome.value != "blocked":  # a blocked decision is recorded, not raised
+                reg.apply_decision(decision, actor=config.actor, notes="pipeline run")
+        model = reg.get_model(model.name, model.version)
+    steps.append(StepRecord("register", f"{model.name}@{model.version}", run_dir, False, time.monotonic() - started,
+                            {"version": model.version, "status": str(model.status)}))
+    note("register", "done")
+    return model, decision
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _cached(step: str, key: str, out: Path, run: Callable[[], dict], note: Progress, steps: list[StepRecord],
+            *, keep_partial: bool = False) -> dict:
+    done = out / DONE
+    if done.exists():
+        summary = json.loads(done.read_text())
+        steps.append(StepRecord(step, key, out, True, 0.0, summary))
+        note(step, "skip")
+        return summary
+    if out.exists() and not keep_partial:
+        shutil.rmtree(out)  # a half-written folder from a crash: start the step over
+    note(step, "start")
+    started = time.monotonic()
+    summary = run()
+    out.mkdir(parents=True, exist_ok=True)
+    done.write_text(json.dumps(summary, indent=2, default=str))
+    steps.append(StepRecord(step, key, out, False, time.monotonic() - started, summary))
+    note(step, "done")
+    return summary
+
+
+def _with_builtin_base(config: PipelineConfig) -> PipelineConfig:
+    """``base_model: builtin`` names tooltune's packaged offline base model."""
+    if config.train.get("base_model") != "builtin":
+        return config
+    from tooltune.train.base import default_base_model_path
+
+    return config.model_copy(update={"train": {**config.train, "base_model": str(default_base_model_path())}})
+
+
+def _live_metrics(reg: Any, live: Any, suite: str):
+    evaluations = [e for e in reg.evaluations(live.name, live.version) if e.suite_version == suite]
+    if not evaluations:
+        # The live model was evaluated on another dataset version: its numbers are not comparable.
+        raise ConfigError(
+            f"{live.name}@{live.version} is deployed but has no evaluation on dataset {suite}; "
+            f"evaluate it on this dataset (tooltune eval) or roll it back before gating a new candidate.")
+    return evaluations[-1].metrics
+
+
+def _kind(manifest: dict) -> str:
+    if manifest.get("backend") == "prompt":
+        return "prompt"
+    return "full" if manifest.get("method") == "full" else "adapter"
+
+
+def _file_hash(path: Path) -> str:
+    return content_hash(path.read_text()) if path.exists() else f"missing:{path}"
+
+
+def _under(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else base / path
