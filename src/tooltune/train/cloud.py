@@ -80,8 +80,8 @@ class FineTuningAPI:
         if client is None:
             try:
                 import openai
-            except ImportError as e:  # pragma: no cover - the cloud extra installs it
-                raise CloudError("the cloud backend needs the openai package: pip install 'tooltune[cloud]'") from e
+            except ImportError as e:  # pragma: no cover - a tooltune dependency
+                raise CloudError("the cloud backend needs the openai package (a tooltune dependency): pip install openai") from e
             client = openai.OpenAI(base_url=self.base_url, api_key=api_key, max_retries=max_retries, timeout=timeout)
         self.client = client
 
