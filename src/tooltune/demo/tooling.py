@@ -10,6 +10,8 @@ formats and ids it needs.
 
 from __future__ import annotations
 
+import inspect
+
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -61,5 +63,8 @@ def register(server: MCPServer, service: object) -> MCPServer:
         marked = getattr(member, _MARK, None)
         if marked is not None:
             title, annotations = marked
-            server.add_tool(getattr(service, name), title=title, annotations=annotations)
+            method = getattr(service, name)
+            # cleandoc: the model reads the description, so the docstring's indentation would
+            # cost tokens in every prompt and teach nothing.
+            server.add_tool(method, title=title, annotations=annotations, description=inspect.cleandoc(method.__doc__ or ""))
     return server

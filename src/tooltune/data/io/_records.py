@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tooltune.data.examples import Behavior, Example, ExpectedCall, Provenance, Quality, Source
+from tooltune.data.examples import Behavior, Example, ExpectedCall, Provenance, Quality, Source, target_messages
 from tooltune.data.io.dialects import to_json_schema_tool
 from tooltune.data.quarantine import QuarantineRecord
 from tooltune.errors import DataError, TooltuneError
@@ -289,10 +289,17 @@ def conversation(example: Example, catalog: ToolCatalog | None) -> tuple[list[di
     Alternatives and optional markers of expected calls are not part of any conversation; only
     the canonical ``arguments`` are written."""
     if example.behavior is Behavior.SEQUENCE:
-        raise Unexportable(
-            "sequence examples cannot be exported yet: later calls reference earlier results "
-            "({prev...}) that only execution fills in. Export its steps as separate calls examples."
-        )
+        if len(example.step_results) < len(example.calls) - 1:
+            raise Unexportable(
+                "sequence example without recorded step results: later calls reference earlier results "
+                "({prev...}) that only execution fills in. Generate it with execution on (synthetic data does)."
+            )
+        # Executed sequences become call → tool result → call … with references resolved.
+        messages = [{**m, "content": m["content"] if isinstance(m.get("content"), str) else json.dumps(m["content"], ensure_ascii=False)}
+                    if m.get("role") == "tool" else m for m in target_messages(example)]
+        while messages[-1].get("role") == "tool":  # the last call is the final target: end on it
+            messages.pop()
+        return messages, example.offered_tools(catalog)
     if example.behavior is Behavior.CALLS:
         reply = assistant_message([c.to_call() for c in example.calls])
     elif example.behavior is Behavior.CLARIFY and example.clarify is not None:
