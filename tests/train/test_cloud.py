@@ -16,11 +16,6 @@ from tooltune.train import TrainConfig, run_training
 from tooltune.train.cloud import FineTuningAPI, cancel_cloud_job, train_cloud
 from tooltune.train.cloud_standin import CloudStandIn, line_problem
 
-def skips_sequences():
-    """The exporter cannot write the fixture's sequence example yet, and says so."""
-    return pytest.warns(UserWarning, match="cannot be written in the provider's format")
-
-
 @pytest.fixture
 def standin():
     with CloudStandIn(api_key="sk-test") as server:
@@ -56,8 +51,7 @@ def manifest(run_dir):
 def test_a_job_runs_from_upload_to_a_fine_tuned_model(tmp_path, standin, api_key):
     config = cloud_config(tmp_path, standin.url, suffix="shop", hyperparameters={"n_epochs": 2})
     seen = []
-    with skips_sequences():
-        result = train_cloud(config, on_event=seen.append)
+    result = train_cloud(config, on_event=seen.append)
 
     assert result.status == "succeeded" and result.model_id.startswith("ft:gpt-4o-mini:standin:shop:")
     run = result.run_dir
@@ -66,8 +60,9 @@ def test_a_job_runs_from_upload_to_a_fine_tuned_model(tmp_path, standin, api_key
     assert m["job"]["id"] == result.job_id and m["result"]["model_id"] == result.model_id
     assert [h["status"] for h in m["status_history"]] == ["validating_files", "queued", "running", "succeeded"]
     assert m["job"]["hyperparameters"]["n_epochs"] == 2  # sent; the rest resolved by the provider
-    assert m["data"]["train"]["examples"] == 16 and m["data"]["train"]["uploaded"] == 14
-    assert len(m["data"]["train"]["skipped"]) == 2 and "sequence" in m["data"]["train"]["skipped"][0]
+    # The executed 3-step sequence goes up as call → result → call turns, like every other example.
+    assert m["data"]["train"]["examples"] == 16 and m["data"]["train"]["uploaded"] == 16
+    assert not m["data"]["train"]["skipped"]
     assert set(m["files"]) == {"train", "val"} and "sk-test" not in json.dumps(m)
     assert json.loads((run / "cloud_model.json").read_text())["model"] == result.model_id
 
@@ -88,8 +83,7 @@ def test_a_job_runs_from_upload_to_a_fine_tuned_model(tmp_path, standin, api_key
 
 def test_cancel_a_running_job_and_the_run_says_so(tmp_path, standin, api_key):
     config = cloud_config(tmp_path, standin.url, wait=False)
-    with skips_sequences():
-        submitted = run_training(config, progress=False)  # dispatches on backend: cloud
+    submitted = run_training(config, progress=False)  # dispatches on backend: cloud
     assert submitted.status == "validating_files" and submitted.model_id is None
     assert submitted.summary() == {"backend": "cloud", "run_dir": str(config.output_dir), "base_url": standin.url,
                                    "job_id": submitted.job_id, "status": "validating_files", "model_id": None,
@@ -118,18 +112,18 @@ def test_cancel_while_waiting(tmp_path, standin, api_key):
         if event["message"].startswith("Step 1/"):
             api.cancel(manifest(config.output_dir)["job"]["id"])
 
-    with skips_sequences(), pytest.raises(CloudError, match="cancelled"):
+    with pytest.raises(CloudError, match="cancelled"):
         train_cloud(config, on_event=cancel_on_first_step, api=api)
     m = manifest(config.output_dir)
     assert m["status_history"][-1]["status"] == "cancelled" and m["result"]["model_id"] is None
 
 
 def test_invalid_training_file_fails_the_job_with_the_providers_reason(tmp_path, standin, api_key):
-    config = cloud_config(tmp_path, standin.url, copies=1)  # 7 uploadable examples; the provider wants 10
-    with skips_sequences(), pytest.raises(CloudError) as info:
+    config = cloud_config(tmp_path, standin.url, copies=1)  # 8 uploadable examples; the provider wants 10
+    with pytest.raises(CloudError) as info:
         train_cloud(config, progress=False)
     assert str(info.value).startswith(f"{standin.url}: fine-tuning job ftjob-")
-    assert "failed: invalid_training_file: The job failed due to an invalid training file. Training file has 7 " \
+    assert "failed: invalid_training_file: The job failed due to an invalid training file. Training file has 8 " \
            "example(s), but must have at least 10 examples" in str(info.value)
     assert [h["status"] for h in manifest(config.output_dir)["status_history"]] == ["validating_files", "failed"]
 
@@ -144,7 +138,7 @@ def test_invalid_training_file_fails_the_job_with_the_providers_reason(tmp_path,
     job = api.create_job(model="gpt-4o-mini", training_file=api.upload(path)["id"])
     job = api.job(job["id"])
     assert job["status"] == "failed" and job["error"]["code"] == "invalid_training_file"
-    assert "1 line(s) with format errors: line 7: messages[1].tool_calls[0].function.arguments: must be a string " \
+    assert "1 line(s) with format errors: line 8: messages[1].tool_calls[0].function.arguments: must be a string " \
            "holding JSON, got an object" in job["error"]["message"]
 
 
@@ -169,7 +163,7 @@ def test_unreachable_provider_and_missing_key_name_the_base_url(tmp_path, monkey
     url = f"http://127.0.0.1:{port}/v1"
     monkeypatch.setenv("TOOLTUNE_TEST_KEY", "sk-test")
     config = cloud_config(tmp_path, url, max_retries=0)
-    with skips_sequences(), pytest.raises(CloudError, match=rf"^{url}: cannot upload train\.jsonl: could not connect "
+    with pytest.raises(CloudError, match=rf"^{url}: cannot upload train\.jsonl: could not connect "
                                                           r"\(.*\)\. Check cloud\.base_url"):
         train_cloud(config, progress=False)
 
@@ -180,5 +174,5 @@ def test_unreachable_provider_and_missing_key_name_the_base_url(tmp_path, monkey
 
 def test_a_refused_key_is_reported(tmp_path, standin, monkeypatch):
     monkeypatch.setenv("TOOLTUNE_TEST_KEY", "sk-wrong")
-    with skips_sequences(), pytest.raises(CloudError, match=rf"^{standin.url}: .*the API key was refused \(HTTP 401"):
+    with pytest.raises(CloudError, match=rf"^{standin.url}: .*the API key was refused \(HTTP 401"):
         train_cloud(cloud_config(tmp_path, standin.url, max_retries=0), progress=False)
