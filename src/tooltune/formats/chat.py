@@ -178,7 +178,7 @@ def _prepare_message(message: dict[str, Any], setup: ChatSetup) -> dict[str, Any
     if message.get("role") != "assistant" or not message.get("tool_calls"):
         return message
     message = copy.deepcopy(message)
-    calls = [_as_call(tc) for tc in message["tool_calls"]]
+    calls = [tool_call_from_message(tc) for tc in message["tool_calls"]]
     if setup.builtin:
         # The format's own render writes the calls: the template only prints the text.
         text = setup.call_format.render(calls)
@@ -193,7 +193,8 @@ def _prepare_message(message: dict[str, Any], setup: ChatSetup) -> dict[str, Any
     return message
 
 
-def _as_call(tool_call: dict[str, Any]) -> ToolCall:
+def tool_call_from_message(tool_call: dict[str, Any]) -> ToolCall:
+    """One ``tool_calls`` entry (OpenAI or tooltune shape; arguments as dict or JSON string) as a ToolCall."""
     fn = tool_call.get("function", tool_call)
     args = fn.get("arguments", {})
     if isinstance(args, str):

@@ -20,9 +20,9 @@ from typing import Any
 from tooltune.data.examples import Behavior, Example, ExpectedCall, Provenance, Quality, Source, target_messages
 from tooltune.data.io.dialects import to_json_schema_tool
 from tooltune.data.quarantine import QuarantineRecord
-from tooltune.errors import DataError, TooltuneError
+from tooltune.errors import DataError, TemplateError, TooltuneError
 from tooltune.formats import ToolCall, get_format
-from tooltune.formats.chat import assistant_message
+from tooltune.formats.chat import assistant_message, tool_call_from_message
 from tooltune.tools.catalog import Tool, ToolCatalog
 
 
@@ -220,14 +220,10 @@ def calls_of(message: dict[str, Any]) -> list[ToolCall]:
     """The calls of a tooltune-shaped assistant message (JSON-string arguments are decoded too)."""
     calls = []
     for i, item in enumerate(message.get("tool_calls") or []):
-        fn = item.get("function", item) if isinstance(item, dict) else {}
-        args = fn.get("arguments", {})
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except json.JSONDecodeError as e:
-                raise DataError(f"tool_calls[{i}] ({fn.get('name')}): arguments string is not JSON ({e.msg}).") from None
-        calls.append(ToolCall(fn.get("name", ""), args, item.get("id") if isinstance(item, dict) else None))
+        try:
+            calls.append(tool_call_from_message(item if isinstance(item, dict) else {}))
+        except TemplateError as e:
+            raise DataError(f"tool_calls[{i}]: {e}") from None
     return calls
 
 
