@@ -95,7 +95,7 @@ def main() -> int:
 
     from tooltune.tools.catalog import ToolCatalog
     from tooltune.train import TrainConfig, train
-    from tooltune.train.base import cpu_compact_lm_head, default_base_model_path, steps_for_minutes
+    from tooltune.train.base import default_base_model_path, steps_for_minutes
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -123,8 +123,7 @@ def main() -> int:
             warmup_ratio=0.05, gradient_checkpointing=False, seed=args.seed, eval_steps=max(1, steps // 5),
             early_stopping_patience=None, save_steps=steps, save_total_limit=1, logging_steps=max(1, steps // 20),
         )
-        with cpu_compact_lm_head():
-            run = train(config, progress=True)
+        run = train(config, progress=True)
         after = evaluate(run.trained_model, tokenizer, sets, catalogs)
         manifest = json.loads(run.manifest_path.read_text())
         metrics = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]

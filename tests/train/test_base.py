@@ -16,9 +16,10 @@ from tooltune.formats.chat import assistant_message, chat_setup, render_chat
 from tooltune.tools.catalog import Tool
 from tooltune.train import base
 from tooltune.train.base import (
-    BaseBuildConfig, base_config_markdown, base_corpus, build_base, build_command, default_base_model_path,
+    BaseBuildConfig, base_config_markdown, base_corpus, build_base, default_base_model_path,
 )
 from tooltune.train.base_chat import BASE_TEMPLATE, base_tokenizer
+from tooltune.train.sft import cpu_compact_lm_head
 from tooltune.train.tool_universe import DOMAINS, tool_universe
 
 DEMO_TOOL_NAMES = {t["name"] for t in json.loads((FIXTURES / "catalogs" / "shop.json").read_text())["tools"]} | {
@@ -142,7 +143,8 @@ def test_smoke_build_trains_and_writes_card_and_build_info(built):
     assert result.train_loss is not None and result.train_loss < math.log(config.vocab_size)  # it learned something
     assert set(result.accuracy) == set(base.EVAL_SPLITS)
     card = (result.output_dir / "README.md").read_text()
-    assert build_command(config) in card and "| unseen_tools |" in card and "is **not**" in card
+    assert base.reproduce_command(config, result) in card and "| unseen_tools |" in card and "is **not**" in card
+    assert "--max-steps 50" in base.reproduce_command(config, result)
     info = json.loads((result.output_dir / "build.json").read_text())
     assert info["config"]["size"] == "micro" and info["result"]["steps"] == 50
     assert set(info["evaluation"]) == set(base.EVAL_SPLITS)
@@ -169,7 +171,7 @@ def test_compact_lm_head_gives_the_same_loss_and_gradients():
         return loss.detach(), model.model.embed_tokens.weight.grad.clone()
 
     full = loss_and_grad()
-    with base.cpu_compact_lm_head():
+    with cpu_compact_lm_head():
         compact = loss_and_grad()
     assert torch.allclose(full[0], compact[0], atol=1e-6) and torch.allclose(full[1], compact[1], atol=1e-6)
 

@@ -102,14 +102,18 @@ def load_model(
     dtype: str = "auto",
     merge_adapter: bool = True,
 ) -> LoadedModel:
-    """Load ``model`` (base id/path, run dir, or prompt-only dir), optionally with ``adapter``.
+    """Load ``model`` (base id/path, ``builtin`` for the packaged offline base, run dir, or
+    prompt-only dir), optionally with ``adapter``.
 
     ``device``: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
     ``dtype``: ``"auto"`` (bf16 on a bf16-capable GPU, else fp32), ``"fp32"``, ``"bf16"``, ``"fp16"``.
     ``merge_adapter`` folds a LoRA adapter into the base weights (faster generation); serving
     that swaps adapters passes False. Raises :class:`ConfigError` naming what could not be loaded.
     """
+    from tooltune.train.base import resolve_model_name
+
     torch_device, torch_dtype = _placement(device, dtype)
+    model = resolve_model_name(str(model))
     path = Path(model)
     if (path / PROMPT_MODEL_FILE).is_file():
         spec = _read_prompt_model(path / PROMPT_MODEL_FILE)

@@ -21,13 +21,11 @@ reproducible recipe (``tooltune base build``); docs/base-model.md explains the c
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -145,6 +143,14 @@ def default_base_model_path() -> Path:
     return PACKAGED_BASE_DIR
 
 
+BUILTIN = "builtin"
+
+
+def resolve_model_name(name: str) -> str:
+    """``builtin`` → the packaged base model's directory; any other name is returned unchanged."""
+    return str(default_base_model_path()) if name == BUILTIN else name
+
+
 # ---------------------------------------------------------------- corpus
 
 
@@ -258,8 +264,7 @@ def _build(config: BaseBuildConfig, work: Path, started: float, *, progress: boo
         logging_steps=max(1, min(50, steps // 20)),
     )
     logger.info("base build: training %s (%d parameters) for %d steps", config.size, parameters, steps)
-    with cpu_compact_lm_head():
-        run = train(train_config, progress=progress)
+    run = train(train_config, progress=progress)
     trained = run.trained_model
 
     logger.info("base build: evaluating")
@@ -356,36 +361,6 @@ def steps_for_minutes(model: Any, minutes: float, *, rows: int, length: int, tim
     return steps
 
 
-@contextlib.contextmanager
-def cpu_compact_lm_head() -> Iterator[None]:
-    """Make TRL's fused LM head score only the labelled positions on CPU too, while inside.
-
-    TRL 1.16's ``SFTTrainer`` computes the loss with a fused, chunked LM head
-    (``trl.trainer.utils.add_fused_lm_head``). On Triton devices it projects only the positions
-    that carry a label; elsewhere it projects every position, to keep tile shapes static for
-    compilers such as Neuron's. With tooltune's assistant-only labels (~20% of the tokens) that
-    makes a CPU step ~1.75x slower for the tiny base model. The loss and gradients are the same
-    either way: unlabelled positions contribute zero (``tests/train/test_base.py`` checks it).
-    A no-op when TRL's internals have moved on.
-    """
-    try:
-        from trl.trainer import utils as trl_utils
-    except ImportError:  # pragma: no cover - trl is a dependency
-        yield
-        return
-    original = getattr(trl_utils, "_use_triton", None)
-    if original is None:
-        yield
-        return
-    # The name only decides compaction in _fused_forward; the kernel module keeps its own copy
-    # and still picks the torch fallback on CPU.
-    trl_utils._use_triton = lambda device: original(device) or device.type == "cpu"
-    try:
-        yield
-    finally:
-        trl_utils._use_triton = original
-
-
 # ---------------------------------------------------------------- model card
 
 
@@ -413,6 +388,19 @@ _SPLIT_TEXT = {
 }
 
 
+def reproduce_command(config: BaseBuildConfig, result: BaseBuildResult) -> str:
+    """The command that rebuilds these weights: a time budget became a step count on the
+    building machine, so the card pins the steps."""
+    return build_command(config.model_copy(update={"max_steps": result.steps, "output_dir": None}))
+
+
+def _budget_note(config: BaseBuildConfig) -> str:
+    if config.max_steps:
+        return ""
+    return (f"\n(Built as `{build_command(config.model_copy(update={'output_dir': None}))}`: the {config.minutes:g}-minute "
+            "budget was converted to the step count above by timing a few steps on the building machine.)\n")
+
+
 def model_card(config: BaseBuildConfig, result: BaseBuildResult, info: dict[str, Any], corpus: BaseCorpus,
                tokenizer: Any) -> str:
     """The README.md written next to the weights."""
@@ -434,9 +422,9 @@ compact tool listing and answers with a pythonic call list, a clarifying questio
 plain reply. Rebuild it with:
 
 ```console
-$ {build_command(config)}
+$ {reproduce_command(config, result)}
 ```
-
+{_budget_note(config)}
 ## What it is, and what it is not
 
 - It **is** a starting point for fine-tuning on a small tool catalog (`method: full`, a few

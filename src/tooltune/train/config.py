@@ -142,7 +142,8 @@ class TrainConfig(BaseModel):
     base_model: str = Field(
         "Qwen/Qwen2.5-0.5B-Instruct",
         min_length=1,
-        description="Hugging Face model id or local directory of the model to fine-tune.",
+        description="Hugging Face model id or local directory of the model to fine-tune; 'builtin' names tooltune's "
+        "packaged offline base model (docs/base-model.md).",
     )
     base_revision: str | None = Field(
         None, description="Hub revision (branch, tag or commit) of base_model; ignored for local paths."
@@ -213,6 +214,13 @@ class TrainConfig(BaseModel):
     # Other backends
     cloud: CloudSettings = Field(default_factory=CloudSettings, description="Settings of backend: cloud.")
     prompt: PromptSettings = Field(default_factory=PromptSettings, description="Settings of backend: prompt.")
+
+    @field_validator("base_model")
+    @classmethod
+    def _builtin_base(cls, value: str) -> str:
+        from tooltune.train.base import resolve_model_name
+
+        return resolve_model_name(value)
 
     @model_validator(mode="after")
     def _check_combinations(self) -> TrainConfig:

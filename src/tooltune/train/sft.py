@@ -24,6 +24,7 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> RunResult:
 
     resumed_step = _checkpoint_step(resume_from) if resume_from else None
     try:
-        with _quiet_datasets():
+        with _quiet_datasets(), cpu_compact_lm_head():
             output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     finally:
         if bar is not None:
@@ -106,7 +107,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> RunResult:
     metrics = _numbers(output.metrics)
     if data.eval_ds is not None:  # final val loss of the saved model (the best one with early stopping)
         trainer.remove_callback(metrics_log)  # metrics.jsonl already has the in-training evaluations
-        with _quiet_datasets():
+        with _quiet_datasets(), cpu_compact_lm_head():
             metrics.update(_numbers(trainer.evaluate()))
     trainer.save_model(str(config.output_dir))  # every rank calls it (FSDP gathers); only the main one writes
     setup = chat_setup(tokenizer)
@@ -467,6 +468,38 @@ def _quiet_datasets():
     finally:
         if not was_disabled:
             datasets.enable_progress_bars()
+
+
+@contextlib.contextmanager
+def cpu_compact_lm_head() -> Iterator[None]:
+    """Make TRL's fused LM head score only the labelled positions on CPU too, while inside.
+
+    TRL 1.16's ``SFTTrainer`` computes the loss with a fused, chunked LM head
+    (``trl.trainer.utils.add_fused_lm_head``). On Triton devices it projects only the positions
+    that carry a label; elsewhere it projects every position, to keep tile shapes static for
+    compilers such as Neuron's. With tooltune's assistant-only labels (~20% of the tokens) that
+    makes a CPU step ~1.75x slower for the tiny base model; :func:`train` therefore
+    always runs inside this context (on GPUs it changes nothing). The loss and gradients are the same
+    either way: unlabelled positions contribute zero (``tests/train/test_base.py`` checks it).
+    A no-op when TRL's internals have moved on.
+    """
+    try:
+        from trl.trainer import utils as trl_utils
+    except ImportError:  # pragma: no cover - trl is a dependency
+        yield
+        return
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None:
+        yield
+        return
+    # The name only decides compaction in _fused_forward; the kernel module keeps its own copy
+    # and still picks the torch fallback on CPU.
+    trl_utils._use_triton = lambda device: original(device) or device.type == "cpu"
+    try:
+        yield
+    finally:
+        trl_utils._use_triton = original
+
 
 
 def _numbers(metrics: dict[str, Any]) -> dict[str, float]:
