@@ -9,7 +9,6 @@ TORCH_SPEC ?= torch==2.13.0
 # default to keep setup light; the data build then uses its lexical fallback and says so.
 EXTRAS ?= dev,constrained
 BIN := $(VENV)/bin
-DEMO_DIR ?= .tooltune/demo-run
 
 .PHONY: setup demo test test-slow clean
 
@@ -24,9 +23,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --no-deps bfcl-eval==2026.3.23
 	touch $@
 
+# The pipeline on the packaged offline base model and the shop demo MCP server: discover, build
+# data, fine-tune, evaluate base and tuned, compare, gate, register (and deploy on a pass).
+# A second run skips every unchanged step. The registry is the default one (.tooltune/registry.db,
+# or $$TOOLTUNE_DB_URL), so `.venv/bin/tooltune models list` shows the result afterwards.
 demo: setup
-	$(BIN)/tooltune tools discover --mcp-stdio "$(BIN)/tooltune demo-server --service shop --data-dir $(DEMO_DIR)/shop-state" -o $(DEMO_DIR)/shop.catalog.json
-	$(BIN)/tooltune tools show $(DEMO_DIR)/shop.catalog.json
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/tooltune pipeline run --config configs/demo-pipeline.yaml
+	$(BIN)/tooltune models list
 
 test: setup
 	$(BIN)/python -m pytest

@@ -1,5 +1,6 @@
 """The example configs shipped in configs/ stay valid as the config models change."""
 
+import json
 from pathlib import Path
 
 from tooltune.train import load_train_config
@@ -10,3 +11,16 @@ CONFIGS = Path(__file__).parents[1] / "configs"
 def test_train_lora_example_loads_and_takes_overrides():
     config = load_train_config(CONFIGS / "train-lora.yaml", ["lora.r=32", "max_steps=10"])
     assert (config.method, config.lora.r, config.max_steps) == ("lora", 32, 10)
+
+
+def test_demo_pipeline_config_loads_with_paths_from_its_folder():
+    from tooltune.data.config import build_config
+    from tooltune.pipeline import PipelineConfig
+
+    config = PipelineConfig.load(CONFIGS / "demo-pipeline.yaml")
+    assert config.work_dir == CONFIGS.parent / ".tooltune" / "demo-run" / "pipeline"
+    curated = [Path(p) for p in config.data["curated"]]
+    assert all(p.is_file() for p in curated)
+    build_config({**config.data, "catalog": "catalog.json", "output_dir": "out"})  # every data field is a DataConfig field
+    load_train_config(None, [f"{k}={json.dumps(v)}" for k, v in config.train.items()])  # as the pipeline passes them
+    assert set(config.gates.critical_tools) <= {"create_payment", "refund_payment"} and config.gates.critical_min == 0.98

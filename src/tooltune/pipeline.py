@@ -11,6 +11,7 @@ folder without its completion mark continues from its last checkpoint.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -69,7 +70,11 @@ class PipelineConfig(BaseModel):
         except ValidationError as e:
             problems = "\n".join(f"{path}: {'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
             raise ConfigError(f"invalid pipeline config:\n{problems}") from e
-        return config.model_copy(update={"work_dir": _under(path.parent, config.work_dir)})
+        data = {**config.data}
+        for key in ("curated", "logs", "corrections"):  # the data files, as `data build --config` reads them
+            if isinstance(data.get(key), list):
+                data[key] = [str(_under(path.parent, Path(p))) for p in data[key]]
+        return config.model_copy(update={"work_dir": _under(path.parent, config.work_dir), "data": data})
 
 
 @dataclass
@@ -268,12 +273,13 @@ def _cached(step: str, key: str, out: Path, run: Callable[[], dict], note: Progr
 
 
 def _with_builtin_base(config: PipelineConfig) -> PipelineConfig:
-    """``base_model: builtin`` names tooltune's packaged offline base model."""
-    if config.train.get("base_model") != "builtin":
-        return config
-    from tooltune.train.base import default_base_model_path
+    """``base_model: builtin`` names tooltune's packaged offline base model; resolved once here so
+    that evaluation and the registry record the directory that was trained."""
+    from tooltune.train.base import resolve_model_name
 
-    return config.model_copy(update={"train": {**config.train, "base_model": str(default_base_model_path())}})
+    if "base_model" not in config.train:
+        return config
+    return config.model_copy(update={"train": {**config.train, "base_model": resolve_model_name(config.train["base_model"])}})
 
 
 def _live_metrics(reg: Any, live: Any, suite: str):
@@ -297,4 +303,5 @@ def _file_hash(path: Path) -> str:
 
 
 def _under(base: Path, path: Path) -> Path:
-    return path if path.is_absolute() else base / path
+    # normpath, not resolve(): `configs/../.tooltune` reads as `.tooltune` and symlinks stay as given.
+    return path if path.is_absolute() else Path(os.path.normpath(base / path))

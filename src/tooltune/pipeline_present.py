@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.status import Status
 from rich.table import Table
 
 from tooltune.pipeline import PipelineResult, Progress
@@ -14,24 +14,21 @@ from tooltune.pipeline import PipelineResult, Progress
 
 @contextmanager
 def pipeline_progress(console: Console) -> Iterator[Progress]:
-    status: Status | None = None
+    # A line per state rather than a spinner: training and evaluation draw their own progress
+    # bars, and two live displays on one terminal overwrite each other.
+    started: dict[str, float] = {}
 
     def update(step: str, state: str) -> None:
-        nonlocal status
         if state == "start":
-            status = console.status(f"[bold]{step}[/] …")
-            status.start()
-            return
-        if status is not None:
-            status.stop()
-            status = None
-        console.print(f"  {'[dim]skipped[/] (unchanged)' if state == 'skip' else '[green]done[/]'}  {step}")
+            started[step] = time.monotonic()
+            console.print(f"  [bold]…[/]     {step}")
+        elif state == "skip":
+            console.print(f"  [dim]skipped[/] {step} (unchanged)")
+        else:
+            seconds = time.monotonic() - started.pop(step, time.monotonic())
+            console.print(f"  [green]done[/]    {step}" + (f" ({seconds:.0f} s)" if seconds >= 1 else ""))
 
-    try:
-        yield update
-    finally:
-        if status is not None:
-            status.stop()
+    yield update
 
 
 def print_summary(result: PipelineResult, console: Console) -> None:
