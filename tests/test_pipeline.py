@@ -57,8 +57,10 @@ def test_pipeline_runs_caches_and_never_registers_twice(tmp_path, tiny_model):
     skipped = {s.name for s in second.steps if s.skipped}
     assert skipped == {"data", "train", "eval-base", "eval-candidate"}
     assert (second.model.name, second.model.version) == (first.model.name, first.model.version)
+    assert second.decision.id == first.decision.id  # the decision stands; no duplicate decision either
     with Registry(url=config.registry_url) as reg:
         assert [m.version for m in reg.list_models("shop-assistant")] == ["1.0.0"]
+        assert len(reg.decisions("shop-assistant", "1.0.0")) == 1
 
 
 def test_a_failing_gate_blocks_deployment_and_names_the_check(tmp_path, tiny_model):

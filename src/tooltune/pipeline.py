@@ -230,8 +230,14 @@ def _register_and_gate(config: PipelineConfig, catalog: ToolCatalog, dataset: di
             evaluation=EvalMetrics.load(cand_eval, suite_version=suite),
         )
         live = reg.deployed(config.name)
+        baseline_ref = f"{live.name}@{live.version}" if live is not None else None
+        earlier = reg.decisions(model.name, model.version)  # newest first
         if live is not None and (live.name, live.version) == (model.name, model.version):
-            decision = reg.decisions(model.name, model.version)[-1] if reg.decisions(model.name, model.version) else None
+            decision = earlier[0] if earlier else None
+        elif earlier and earlier[0].baseline == baseline_ref and earlier[0].config == config.gates:
+            # A re-run of an unchanged candidate against the same baseline and gates: the decision
+            # stands (the registry would otherwise collect one identical decision per re-run).
+            decision = earlier[0]
         else:
             baseline = _live_metrics(reg, live, suite) if live is not None else EvalMetrics.load(base_eval, suite_version=suite)
             decision = evaluate_gates(EvalMetrics.load(cand_eval, suite_version=suite), baseline, config.gates)
