@@ -24,3 +24,10 @@ def test_demo_pipeline_config_loads_with_paths_from_its_folder():
     build_config({**config.data, "catalog": "catalog.json", "output_dir": "out"})  # every data field is a DataConfig field
     load_train_config(None, [f"{k}={json.dumps(v)}" for k, v in config.train.items()])  # as the pipeline passes them
     assert set(config.gates.critical_tools) <= {"create_payment", "refund_payment"} and config.gates.critical_min == 0.98
+
+
+def test_offline_base_train_example_loads():
+    from tooltune.train.base import PACKAGED_BASE_DIR
+
+    config = load_train_config(CONFIGS / "train-offline-base.yaml", ["data_dir=elsewhere"])
+    assert (config.base_model, config.method, config.packing) == (str(PACKAGED_BASE_DIR), "full", True)
