@@ -32,10 +32,26 @@ def main(argv: list[str] | None = None) -> int:
         result = run_training(load_train_config(args.config, args.set), progress=not args.no_progress)
     except TooltuneError as e:
         print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        _shut_down_process_group(wait=False)  # the other ranks may never reach a barrier
         return 1
+    _shut_down_process_group(wait=True)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(result.summary(), indent=2))
     return 0
+
+
+def _shut_down_process_group(*, wait: bool) -> None:
+    """Wait for every rank, then tear the process group down before the interpreter exits: a
+    rank that exits while another is still writing the run dir can abort in gloo's teardown
+    ("terminate called without an active exception", seen once in the 2-process CPU test)."""
+    try:
+        import torch.distributed as dist
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return
+    if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
