@@ -182,7 +182,7 @@ def data_export(
     from tooltune.data.quarantine import write_quarantine
     from tooltune.tools.catalog import ToolCatalog
 
-    catalog = catalog or (file.parent / "catalog.json" if (file.parent / "catalog.json").exists() else None)
+    catalog = catalog or _catalog_beside(file)
     result = export_file(format, list(read_jsonl(file)), output, catalog=ToolCatalog.load(catalog) if catalog else None)
     message = f"Exported {result.written} examples → {output}"
     if result.skipped:
@@ -308,7 +308,7 @@ def eval_score(
     """Score model outputs made elsewhere (vLLM, another stack) without running a model."""
     from tooltune.eval.score import run_score
 
-    catalog = catalog or (data.parent / "catalog.json" if (data.parent / "catalog.json").exists() else None)
+    catalog = catalog or _catalog_beside(data)
     _print_metrics(run_score(data, predictions, format, output, catalog_path=catalog), f"{predictions} → {output}")
 
 
@@ -352,6 +352,12 @@ def pipeline_schedule(
 
 DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL (default: $TOOLTUNE_DB_URL, else .tooltune/registry.db).")]
 ActorOption = Annotated[Optional[str], typer.Option(help="Who is acting (default: the login name).")]
+
+
+def _catalog_beside(file: Path) -> Path | None:
+    """``data build`` writes catalog.json next to its split files: the default catalog for them."""
+    beside = file.parent / "catalog.json"
+    return beside if beside.exists() else None
 
 
 def _registry(db: str | None):
