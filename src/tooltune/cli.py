@@ -455,6 +455,25 @@ def models_history(name: Annotated[str, typer.Argument(help="Model name.")], db:
         console.print(history_table(reg.history(name), title=name))
 
 
+# Commands that live with their room (serve/, api/, publish/, graph/, export/, ops/): each module
+# defines its commands in register() and imports its heavy dependencies inside the commands.
+def _register_rooms() -> None:
+    from tooltune.api.cli import register as api
+    from tooltune.ops.cli import register as ops
+    from tooltune.export.cli import register as export
+    from tooltune.graph.cli import register as graph
+    from tooltune.publish.cli import register as publish
+    from tooltune.serve.cli import register as serve
+
+    groups = {"tools": tools_app, "data": data_app, "eval": eval_app, "base": base_app, "pipeline": pipeline_app,
+              "models": models_app}
+    for register in (serve, export, api, publish, graph, ops):
+        register(app, groups)
+
+
+_register_rooms()
+
+
 def main() -> None:
     try:
         app()

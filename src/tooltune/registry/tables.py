@@ -139,6 +139,12 @@ class TrainingJob(Base):
     error: Mapped[str | None] = mapped_column(Text)
     run_dir: Mapped[str] = mapped_column(Text)
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
+    # Filled by the job API's worker (tooltune.api): the worker's pid (to detect a dead worker after
+    # an API restart), the planned number of optimizer steps (for progress and ETA) and a cancel flag
+    # the worker polls between steps.
+    worker_pid: Mapped[int | None]
+    total_steps: Mapped[int | None]
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -257,3 +263,24 @@ class LiveDeployment(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccessAudit(Base):
+    """One access to a service's published training or test data, allowed or refused (tooltune.publish)."""
+
+    __tablename__ = "access_audit"
+    __table_args__ = (Index("ix_access_audit_service_at", "service", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    service: Mapped[str] = mapped_column(String(128))
+    subject: Mapped[str | None] = mapped_column(String(256))
+    """Who: the token's ``sub`` claim, or None when no valid token was presented."""
+    roles: Mapped[list[Any]]
+    method: Mapped[str] = mapped_column(String(8))
+    resource: Mapped[str] = mapped_column(Text)
+    """What: the path and query string."""
+    status_code: Mapped[int]
+    outcome: Mapped[str] = mapped_column(String(32))
+    """``allowed``, ``unauthenticated``, ``forbidden``, ``rate_limited`` or ``not_modified``."""
+    detail: Mapped[str | None] = mapped_column(Text)
