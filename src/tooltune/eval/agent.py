@@ -177,33 +177,53 @@ def write_agent_results(runs: Sequence[AgentRun], summary: AgentSummary, out_dir
 # -- the loop -------------------------------------------------------------------------------
 
 
-async def _run(model: TurnModel, example: Example, catalog: ToolCatalog | None, max_steps: int, states: _States) -> AgentRun:
-    tools = example.offered_tools(catalog)
+class Conversation(BaseModel):
+    """What :func:`drive` did: the calls executed, every raw model turn and how it ended."""
+
+    messages: list[dict[str, Any]] = Field(description="The conversation with every assistant turn and tool result.")
+    calls: list[Executed]
+    turns: list[str]
+    ending: Ending
+    final_text: str | None = None
+
+
+async def drive(model: TurnModel, client: Client, messages: list[dict[str, Any]], tools: list[Tool], *,
+                max_steps: int = 6) -> Conversation:
+    """The loop itself, on any connected MCP ``client`` (in memory, stdio or HTTP): the model's
+    calls are executed on the server and their results fed back until it answers in text, its
+    output is malformed, or ``max_steps`` model turns have been made."""
     fmt = model.call_format
-    messages = list(example.messages)
+    messages = list(messages)
     calls: list[Executed] = []
     turns: list[str] = []
     ending: Ending = "step_limit"
     final_text = None
+    for _ in range(max_steps):
+        text = model.complete(messages, tools)
+        turns.append(text)
+        parsed = fmt.parse(text)
+        if parsed.kind is ParseKind.NO_CALL:
+            ending, final_text = "answered", parsed.content
+            break
+        if parsed.kind is ParseKind.MALFORMED:
+            ending = "malformed"
+            break
+        ids = [f"call_{len(calls) + k}" for k in range(len(parsed.calls))]
+        messages.append(assistant_message([ToolCall(c.name, c.arguments, id=i) for c, i in zip(parsed.calls, ids)],
+                                          content=parsed.content))
+        for call, call_id in zip(parsed.calls, ids, strict=True):
+            executed = await execute_call(client, call.name, call.arguments)
+            calls.append(executed)
+            messages.append({"role": "tool", "tool_call_id": call_id, "name": call.name,
+                             "content": executed.result})
+    return Conversation(messages=messages, calls=calls, turns=turns, ending=ending, final_text=final_text)
+
+
+async def _run(model: TurnModel, example: Example, catalog: ToolCatalog | None, max_steps: int, states: _States) -> AgentRun:
+    tools = example.offered_tools(catalog)
     async with Client(states.fresh(example.service)) as client:
-        for _ in range(max_steps):
-            text = model.complete(messages, tools)
-            turns.append(text)
-            parsed = fmt.parse(text)
-            if parsed.kind is ParseKind.NO_CALL:
-                ending, final_text = "answered", parsed.content
-                break
-            if parsed.kind is ParseKind.MALFORMED:
-                ending = "malformed"
-                break
-            ids = [f"call_{len(calls) + k}" for k in range(len(parsed.calls))]
-            messages.append(assistant_message([ToolCall(c.name, c.arguments, id=i) for c, i in zip(parsed.calls, ids)],
-                                              content=parsed.content))
-            for call, call_id in zip(parsed.calls, ids, strict=True):
-                executed = await _execute(client, call.name, call.arguments)
-                calls.append(executed)
-                messages.append({"role": "tool", "tool_call_id": call_id, "name": call.name,
-                                 "content": executed.result})
+        done = await drive(model, client, list(example.messages), tools, max_steps=max_steps)
+    calls, turns, ending, final_text = done.calls, done.turns, done.ending, done.final_text
     steps = _check_steps(example, calls, tools)
     reference = await _reference_run(example, states)
     final_state = None if reference is None else _same_final_state(calls, reference)
@@ -276,14 +296,15 @@ async def _reference_run(example: Example, states: _States) -> list[Executed] | 
                 args = resolve_references(step.arguments, [d.result for d in done], i)
             except DataError:
                 return None
-            executed = await _execute(client, step.name, args)
+            executed = await execute_call(client, step.name, args)
             if executed.is_error:
                 return None
             done.append(executed)
     return done
 
 
-async def _execute(client: Client, name: str, arguments: dict[str, Any]) -> Executed:
+async def execute_call(client: Client, name: str, arguments: dict[str, Any]) -> Executed:
+    """Call ``name`` on the server; a protocol or tool error becomes an ``is_error`` result."""
     try:
         result = await client.call_tool(name, arguments)
     except Exception as e:  # noqa: BLE001 - a protocol error is the model's failed call, not the loop's

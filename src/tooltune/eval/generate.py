@@ -106,15 +106,23 @@ class Generator:
         grammars = [self._grammar(tools) for _, tools in requests] if self.constrained else None
         return self.generate_prompts(prompts, grammars)
 
-    def generate_prompts(self, prompts: Sequence[str], grammars: Sequence[str | None] | None = None) -> list[Generation]:
-        """Generate from already rendered prompts (``grammars``: one per prompt, or None)."""
+    def generate_prompts(self, prompts: Sequence[str], grammars: Sequence[str | None] | None = None, *,
+                         streamer: Any = None) -> list[Generation]:
+        """Generate from already rendered prompts (``grammars``: one per prompt, or None).
+
+        ``streamer`` (one prompt only) is handed to ``model.generate``: a ``transformers``
+        streamer that sees each new token as it is made (serving streams with it); the returned
+        Generation is the same as without it."""
+        if streamer is not None and len(prompts) != 1:
+            raise ValueError(f"a streamer follows one prompt, got {len(prompts)}")
         tokenizer = self.loaded.tokenizer
         lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -lengths[i])  # longest first: memory errors show early
         out: list[Generation | None] = [None] * len(prompts)
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            rows = self._generate_batch([prompts[i] for i in batch], [grammars[i] for i in batch] if grammars else None)
+            rows = self._generate_batch([prompts[i] for i in batch], [grammars[i] for i in batch] if grammars else None,
+                                        streamer)
             for i, generation in zip(batch, rows, strict=True):
                 out[i] = generation
         return [g for g in out if g is not None]
@@ -128,7 +136,7 @@ class Generator:
             self._grammars[key] = tool_call_grammar(self.call_format, tools)
         return self._grammars[key]
 
-    def _generate_batch(self, prompts: list[str], grammars: list[str | None] | None) -> list[Generation]:
+    def _generate_batch(self, prompts: list[str], grammars: list[str | None] | None, streamer: Any = None) -> list[Generation]:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
@@ -155,7 +163,7 @@ class Generator:
         with torch.inference_mode():
             output = loaded.model.generate(
                 **inputs, generation_config=config, logits_processor=processors,
-                stopping_criteria=StoppingCriteriaList([turn_end]),
+                stopping_criteria=StoppingCriteriaList([turn_end]), streamer=streamer,
             )
         ended = time.perf_counter()
         self.wall_s += ended - started
