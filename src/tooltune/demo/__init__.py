@@ -1,14 +1,16 @@
 """Demo MCP services with real state in SQLite: the running example of the whole toolkit.
 
-Four services, each an ``MCPServer`` whose tools execute against a seeded SQLite file under a
+Five services, each an ``MCPServer`` whose tools execute against a seeded SQLite file under a
 data dir, so multi-step flows work and final state can be checked:
 
     shop       payments in cents, orders and customers (the main example, most quirks)
     calendar   events with ISO 8601 times, durations in minutes, attendees as emails
     files      a virtual workspace of text files (absolute paths, whole-file writes)
     weather    current conditions, forecasts and air quality for 20 seeded cities
+    code       Read / Write / Edit / Bash / Grep / Glob over a sandboxed copy of a small Python
+               project on disk (not SQLite: ``data_dir/code/``; see ``code_service``)
 
-Tool names are unique across all four, so their catalogs can be merged. See
+Tool names are unique across all five, so their catalogs can be merged. See
 ``docs/demo-services.md`` for each service's tools and quirks.
 """
 
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from mcp.server.mcpserver import MCPServer
 
-from tooltune.demo import calendar_service, files, shop, weather
+from tooltune.demo import calendar_service, code_service, files, shop, weather
 from tooltune.errors import ConfigError
 
 __all__ = ["SERVICES", "DEFAULT_DATA_DIR", "build_server", "serve"]
@@ -33,6 +35,7 @@ SERVICES: dict[str, ServiceFactory] = {
     "calendar": calendar_service.build,
     "files": files.build,
     "weather": weather.build,
+    "code": code_service.build,
 }
 
 DEFAULT_DATA_DIR = Path(".tooltune/demo")

@@ -1,0 +1,281 @@
+"""The ``code`` service's sandbox: a working copy on disk that tools cannot leave.
+
+The model sees the working copy as ``/workspace`` (:data:`ROOT`), whatever directory it really
+lives in, so training data and chain results carry the same paths on every machine. Every path
+a tool takes is checked here before anything touches the disk:
+
+- it must be absolute and start with ``/workspace`` (the real directory is accepted too);
+  a relative path is refused with the absolute form to use, since guessing a base directory is
+  how agents edit the wrong file;
+- ``..`` components are refused outright;
+- after following symbolic links it must still lie inside the working copy.
+
+Commands (:meth:`Sandbox.run`) are not given to a shell. The line is split with :mod:`shlex`
+into stages joined by ``|`` and steps joined by ``&&``; every other shell operator is refused.
+Each stage's program must be on the allow-list, every argument that names a path passes the same
+confinement check (``/workspace/...`` is rewritten to the real directory), unquoted globs are
+expanded inside the working copy, and the processes run with a minimal environment, a timeout,
+and, where ``unshare -rn`` works (unprivileged user namespaces), in a namespace with no network.
+Without it the result says ``network_isolated: false``. Programs on the allow-list may still do
+what they like with their own arguments: ``python`` runs any code it is given, which is why the
+list is a default to narrow, not a security boundary for hostile input.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import glob as globbing
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from tooltune.demo.tooling import ToolError
+
+ROOT = PurePosixPath("/workspace")
+"""The working copy's path as tools show and take it."""
+
+DEFAULT_COMMANDS = frozenset({
+    "cat", "cut", "diff", "echo", "false", "find", "grep", "head", "ls", "pwd", "pytest", "python",
+    "python3", "sed", "sort", "tail", "tr", "true", "uniq", "wc",
+})
+"""Programs ``Bash`` may start by default; ``TOOLTUNE_CODE_COMMANDS`` (comma-separated) replaces it."""
+
+MAX_OUTPUT_CHARS = 30_000
+_OPERATORS = {"|", "&&"}
+_FIND_EXEC = {"-exec", "-execdir", "-ok", "-okdir"}
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+class Sandbox:
+    """Path confinement and command execution over one working-copy directory."""
+
+    def __init__(self, root: Path, *, commands: Iterable[str] = DEFAULT_COMMANDS):
+        self.root = Path(os.path.realpath(root))
+        self.commands = frozenset(commands)
+
+    # ------------------------------------------------------------ paths
+
+    def resolve(self, path: str, param: str = "file_path") -> Path:
+        """The real path for a tool's path argument; raises ``ToolError`` saying what to pass instead."""
+        if not path:
+            raise ToolError(f"{param} is empty; give an absolute path such as '{ROOT}/README.md'.")
+        if not path.startswith("/"):
+            hint = ROOT / path.lstrip("./~") if ".." not in PurePosixPath(path).parts else ROOT
+            raise ToolError(f"{param} {path!r} is a relative path; give the absolute path, e.g. '{hint}'.")
+        parts = PurePosixPath(path).parts
+        if ".." in parts:
+            raise ToolError(f"{param} {path!r}: '..' is not allowed; paths stay inside {ROOT}.")
+        relative = self._relative(PurePosixPath(path))
+        if relative is None:
+            raise ToolError(f"{param} {path!r} is outside the sandbox; every path starts with {ROOT} (the project root).")
+        real = Path(os.path.realpath(self.root / relative))
+        if not self.contains(real):
+            raise ToolError(f"{param} {path!r} leads through a symbolic link to a place outside the sandbox; refused.")
+        return real
+
+    def show(self, real: Path) -> str:
+        """How tools print a real path inside the working copy: ``/workspace/...``."""
+        relative = Path(real).relative_to(self.root)
+        return str(ROOT / relative) if relative.parts else str(ROOT)
+
+    def contains(self, real: Path) -> bool:
+        real = Path(real)
+        return real == self.root or self.root in real.parents
+
+    def inside(self, path: Path) -> bool:
+        """Whether ``path`` (possibly a symbolic link) resolves inside the working copy."""
+        return self.contains(Path(os.path.realpath(path)))
+
+    def _relative(self, path: PurePosixPath) -> PurePosixPath | None:
+        for base in (ROOT, PurePosixPath(self.root)):
+            if path == base or base in path.parents:
+                return path.relative_to(base)
+        return None
+
+    # ------------------------------------------------------------ commands
+
+    def run(self, command: str, timeout: float) -> tuple[int, str, str]:
+        """Run a command line in the working copy; returns (exit code, stdout, stderr).
+
+        Raises ``ToolError`` for a refused command or one that outlives ``timeout`` seconds."""
+        steps = [[self._argv(stage, command) for stage in step] for step in _parse(command)]
+        deadline = time.monotonic() + timeout
+        code, out, err = 0, [], []
+        for step in steps:
+            code, stdout, stderr = self._pipeline(step, deadline, command, timeout)
+            out.append(stdout)
+            err.append(stderr)
+            if code != 0:
+                break
+        return code, self._clean("".join(out)), self._clean("".join(err))
+
+    def _argv(self, stage: list[str], command: str) -> list[str]:
+        program, args = stage[0], stage[1:]
+        if "/" in program or program not in self.commands:
+            allowed = ", ".join(sorted(self.commands))
+            raise ToolError(f"command {program!r} is not allowed in this sandbox; allowed programs: {allowed}. "
+                            "Use Read, Write, Edit, Grep and Glob for files.")
+        if program == "find" and _FIND_EXEC & set(args):
+            raise ToolError("find -exec/-ok is not allowed (it would start programs outside the allow-list); "
+                            "pipe the file names to an allowed program instead, or use Grep.")
+        argv = [sys.executable, "-m", "pytest"] if program == "pytest" else (
+            [sys.executable] if program in ("python", "python3") else [program])
+        for arg in args:
+            argv.extend(self._argument(arg, command))
+        return argv
+
+    def _argument(self, arg: str, command: str) -> list[str]:
+        key, eq, value = arg.partition("=") if arg.startswith("-") else ("", "", arg)
+        if arg.startswith("-") and not eq:
+            return [arg]
+        if value.startswith(str(ROOT)) and (value == str(ROOT) or value[len(str(ROOT))] == "/"):
+            value = str(self.root) + value[len(str(ROOT)):]
+        self._check_argument(value)
+        if not eq and _GLOB_CHARS.search(value) and _unquoted(arg, command):
+            found = sorted(globbing.glob(value, root_dir=self.root))
+            if found:
+                for match in found:
+                    self._check_argument(match)
+                return found
+        return [f"{key}={value}"] if eq else [value]
+
+    def _check_argument(self, value: str) -> None:
+        if not value or value.startswith("-"):
+            return
+        if value.startswith("~"):
+            raise ToolError(f"argument {value!r}: '~' is not available; paths stay inside {ROOT}.")
+        if value.startswith("/") and not self.contains(Path(os.path.realpath(value))):
+            raise ToolError(f"argument {value!r} is outside the sandbox; every path starts with {ROOT}.")
+        if not value.startswith("/") and not self.inside(self.root / value):
+            raise ToolError(f"argument {value!r} leads outside the sandbox ('..' or a symbolic link); refused.")
+
+    def _pipeline(self, stages: list[list[str]], deadline: float, command: str, timeout: float) -> tuple[int, str, str]:
+        wrap = ["unshare", "-rn"] if network_isolation() else []
+        procs: list[subprocess.Popen] = []
+        with tempfile.TemporaryFile() as stderr:
+            try:
+                for argv in stages:
+                    procs.append(subprocess.Popen(
+                        wrap + argv, cwd=self.root, env=_environment(self.root), stderr=stderr,
+                        stdin=procs[-1].stdout if procs else subprocess.DEVNULL,
+                        # One process group (same session: setpgid across sessions fails), killed as one on timeout.
+                        stdout=subprocess.PIPE, process_group=procs[0].pid if procs else 0,
+                    ))
+                for p in procs[:-1]:
+                    p.stdout.close()  # type: ignore[union-attr]  # the next stage owns it now
+                stdout, _ = procs[-1].communicate(timeout=max(0.0, deadline - time.monotonic()))
+                for p in procs[:-1]:
+                    p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except FileNotFoundError as e:
+                raise ToolError(f"command {stages[0][0]!r} is allowed but not installed on this machine.") from e
+            except subprocess.TimeoutExpired:
+                _kill(procs)
+                raise ToolError(f"command timed out after {timeout:g} s and was stopped: {command!r}. "
+                                "Pass a larger timeout (at most 120 s) or run something shorter.") from None
+            stderr.seek(0)
+            errors = stderr.read()
+        return procs[-1].returncode, stdout.decode("utf-8", "replace"), errors.decode("utf-8", "replace")
+
+    def _clean(self, text: str) -> str:
+        text = text.replace(str(self.root), str(ROOT))
+        if len(text) > MAX_OUTPUT_CHARS:
+            return text[:MAX_OUTPUT_CHARS] + f"\n... [{len(text) - MAX_OUTPUT_CHARS} more characters cut]"
+        return text
+
+
+def _parse(command: str) -> list[list[list[str]]]:
+    """``a | b && c`` → steps of pipeline stages of words: [[[a], [b]], [[c]]]."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError as e:
+        raise ToolError(f"command cannot be split into words ({e}); check the quotes.") from None
+    if not tokens:
+        raise ToolError("command is empty; give a command line such as 'python -m pytest -q'.")
+    steps: list[list[list[str]]] = [[[]]]
+    for token in tokens:
+        if token and set(token) <= set("();<>|&") and token not in _OPERATORS:
+            raise ToolError(f"shell operator {token!r} is not allowed; run one command (pipes '|' and '&&' work) "
+                            "and use Write or Edit to change files.")
+        if token == "&&":
+            steps.append([[]])
+        elif token == "|":
+            steps[-1].append([])
+        else:
+            steps[-1][-1].append(token)
+    if any(not stage for step in steps for stage in step):
+        raise ToolError(f"command {command!r} has an empty part around '|' or '&&'.")
+    return steps
+
+
+def _unquoted(arg: str, command: str) -> bool:
+    # shlex drops the quotes; a glob the user quoted is meant literally (find -name '*.py').
+    return re.search(rf"(?:^|[\s|&]){re.escape(arg)}(?:$|[\s|&])", command) is not None
+
+
+def _environment(root: Path) -> dict[str, str]:
+    # Nothing from the server's environment: no proxies, tokens or virtualenv state leak in.
+    return {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+            "HOME": str(root), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(root)}
+
+
+def _kill(procs: list[subprocess.Popen]) -> None:
+    if procs:
+        try:
+            os.killpg(procs[0].pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for p in procs:
+        p.wait()
+        if p.stdout:
+            p.stdout.close()
+
+
+@functools.cache
+def network_isolation() -> bool:
+    """Whether ``unshare -rn`` works here (it needs unprivileged user namespaces)."""
+    if shutil.which("unshare") is None:
+        return False
+    try:
+        return subprocess.run(["unshare", "-rn", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A ``/``-aware glob (``**/`` spans folders, ``*`` does not) as a regex over relative paths."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def name_matches(relative: str, pattern: str) -> bool:
+    """Grep's ``glob`` filter: a pattern without ``/`` matches the file name, else the relative path."""
+    if "/" not in pattern:
+        return fnmatch.fnmatchcase(PurePosixPath(relative).name, pattern)
+    return glob_regex(pattern).match(relative) is not None
