@@ -5,7 +5,7 @@ Node labels and what they carry:
     CodeFile   path (relative, POSIX), module, docstring, lines
     Class      qualname (``module.Class``), name, path, line, end_line, docstring, bases
     Function   module-level functions: qualname, name, path, line, end_line, docstring,
-               signature, return_type, is_async, decorators
+               signature, return_type, is_async, decorators, code (the source without docstring)
     Method     functions defined in a class: the Function fields plus class_name
     Parameter  owner (qualname of its function), name, annotation, default, position, kind
 
@@ -31,6 +31,7 @@ from tooltune.errors import DataError
 
 NODE_LABELS = ("CodeFile", "Class", "Function", "Method", "Parameter")
 EDGE_TYPES = ("CONTAINS", "CALLS", "INHERITS")
+MAX_CODE = 4000
 SKIPPED_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", "build", "dist", ".tox", ".mypy_cache"}
 
 
@@ -174,6 +175,7 @@ def _add_function(graph: CodeGraph, node: ast.FunctionDef | ast.AsyncFunctionDef
         "docstring": ast.get_docstring(node) or "", "signature": _signature(node),
         "return_type": ast.unparse(node.returns) if node.returns else "",
         "is_async": isinstance(node, ast.AsyncFunctionDef), "decorators": [ast.unparse(d) for d in node.decorator_list],
+        "code": _code_without_docstring(node),
     }
     if class_name is not None:
         props["class_name"] = class_name
@@ -183,6 +185,15 @@ def _add_function(graph: CodeGraph, node: ast.FunctionDef | ast.AsyncFunctionDef
         graph.nodes[param.key] = param
         graph.edges.append(Edge("CONTAINS", qualname, param.key))
     return qualname
+
+
+def _code_without_docstring(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """The function re-printed without its docstring (what an instruction example shows), capped
+    at ``MAX_CODE`` characters so one huge function cannot bloat the graph."""
+    body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+    bare = type(node)(**{**{f: getattr(node, f) for f in node._fields}, "body": body or [ast.Expr(ast.Constant(...))]})
+    text = ast.unparse(ast.fix_missing_locations(bare))
+    return text if len(text) <= MAX_CODE else text[:MAX_CODE] + "\n    ..."
 
 
 def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
