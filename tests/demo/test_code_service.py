@@ -1,0 +1,166 @@
+"""The ``code`` demo service, run as a real ``tooltune demo-server`` subprocess over stdio."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from tooltune.demo import build_server
+from tooltune.demo.code_sandbox import DEFAULT_COMMANDS, Sandbox, glob_regex, network_isolation
+from tooltune.demo.code_service import PROJECT
+
+pytestmark = pytest.mark.anyio
+TOOLS = ["Read", "Write", "Edit", "Bash", "Grep", "Glob"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def ok(client: Client, tool: str, **arguments: Any) -> Any:
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, f"{tool}({arguments}) failed: {result.content[0].text}"
+    return result.structured_content
+
+
+async def error(client: Client, tool: str, **arguments: Any) -> str:
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, f"{tool}({arguments}) unexpectedly succeeded: {result.structured_content}"
+    return result.content[0].text
+
+
+def _stdio(data_dir: Path, *extra: str) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=str(Path(sys.executable).with_name("tooltune")),
+        args=["demo-server", "--service", "code", "--data-dir", str(data_dir), *extra],
+    )
+
+
+async def test_every_tool_and_every_refusal_over_stdio(tmp_path: Path) -> None:
+    outside = tmp_path / "secret.txt"
+    outside.write_text("do not read\n")
+    build_server("code", tmp_path / "state")  # the working copy exists before the server starts
+    work = tmp_path / "state" / "code"
+    os.symlink(outside, work / "leak.txt")
+    os.symlink(tmp_path, work / "up")
+
+    with anyio.fail_after(120):
+        async with Client(_stdio(tmp_path / "state")) as client:
+            assert [t.name for t in (await client.list_tools()).tools] == TOOLS
+
+            # Glob → Read → Edit → Bash (the project's own tests) → Grep, on the real files.
+            found = await ok(client, "Glob", pattern="**/*.py", path="/workspace/src")
+            assert "/workspace/src/ledger/money.py" in found["files"] and found["files"] == sorted(found["files"])
+            assert (await ok(client, "Glob", pattern="tests/test_*.py"))["files"] == [
+                "/workspace/tests/test_invoice.py", "/workspace/tests/test_money.py", "/workspace/tests/test_payments.py"]
+            page = await ok(client, "Read", file_path="/workspace/src/ledger/money.py", offset=29, limit=3)
+            assert page["content"].startswith("def parse_amount(text: str) -> int:")
+            assert (page["start_line"], page["num_lines"], page["truncated"]) == (29, 3, True)
+            whole = await ok(client, "Read", file_path="/workspace/src/ledger/money.py")
+            assert whole["num_lines"] == whole["total_lines"] == (PROJECT / "src/ledger/money.py").read_text().count("\n")
+
+            edit = await ok(client, "Edit", file_path="/workspace/src/ledger/money.py",
+                            old_string='raise ValueError(f"not an amount: {text!r}")',
+                            new_string='raise ValueError(f"not a price: {text!r}")')
+            assert edit["replacements"] == 1
+            assert 'not a price' in (work / "src/ledger/money.py").read_text()
+            run = await ok(client, "Bash", command="python -m pytest -q tests/test_money.py", timeout=60)
+            assert run["exit_code"] == 1 and "1 failed, 2 passed" in run["stdout"]  # the test pins the old message
+            assert str(work) not in run["stdout"], "real paths are shown as /workspace"
+            assert run["network_isolated"] is network_isolation()
+
+            grep = await ok(client, "Grep", pattern=r"not a price", path="/workspace/src", output_mode="content")
+            assert grep["matches"] == [{"file_path": "/workspace/src/ledger/money.py", "line_number": 33,
+                                        "line": '        raise ValueError(f"not a price: {text!r}")'}]
+            counts = await ok(client, "Grep", pattern=r"^def test_", glob="*.py", output_mode="count")
+            assert counts["counts"] == {"/workspace/tests/test_invoice.py": 2, "/workspace/tests/test_money.py": 3,
+                                        "/workspace/tests/test_payments.py": 2}
+            assert (await ok(client, "Grep", pattern="monthly_summary"))["files"] == [
+                "/workspace/README.md", "/workspace/src/ledger/__init__.py", "/workspace/src/ledger/report.py"]
+
+            written = await ok(client, "Write", file_path="/workspace/docs/notes.md", content="# Notes\nJPY has no cents\n")
+            assert written == {"file_path": "/workspace/docs/notes.md", "bytes_written": 25, "created": True}
+            piped = await ok(client, "Bash", command="cat /workspace/docs/notes.md | wc -l && ls src/ledger/*.py")
+            assert piped["stdout"].split() == ["2", *(f"src/ledger/{n}.py" for n in
+                                                     ("__init__", "invoice", "money", "payments", "report"))]
+
+            # The mistakes the curated examples teach, refused with the fix.
+            assert "relative path; give the absolute path, e.g. '/workspace/src/ledger/money.py'" in await error(
+                client, "Read", file_path="src/ledger/money.py")
+            assert "occurs 2 times in /workspace/src/ledger/invoice.py (lines 47, 52)" in await error(
+                client, "Edit", file_path="/workspace/src/ledger/invoice.py", old_string="total_cents()", new_string="0")
+            assert "escape special characters: 'Money\\\\('" in await error(client, "Grep", pattern="Money(")
+            assert "patterns are relative to path" in await error(client, "Glob", pattern="/workspace/**/*.py")
+            assert "old_string was not found" in await error(
+                client, "Edit", file_path="/workspace/README.md", old_string="no such text", new_string="x")
+
+            # Path escapes: outside absolute paths, '..', and symbolic links out of the sandbox.
+            assert "outside the sandbox" in await error(client, "Read", file_path=str(outside))
+            assert "outside the sandbox" in await error(client, "Write", file_path="/tmp/x.txt", content="x")
+            assert "'..' is not allowed" in await error(client, "Read", file_path="/workspace/../secret.txt")
+            assert "symbolic link" in await error(client, "Read", file_path="/workspace/leak.txt")
+            assert "symbolic link" in await error(client, "Edit", file_path="/workspace/up/secret.txt", old_string="do", new_string="x")
+            assert "/workspace/leak.txt" not in (await ok(client, "Glob", pattern="*.txt"))["files"]
+            assert (await ok(client, "Grep", pattern="do not read"))["files"] == []
+            assert outside.read_text() == "do not read\n"
+
+            # Commands: the allow-list, shell syntax, path arguments, and the timeout.
+            assert "command 'rm' is not allowed" in await error(client, "Bash", command="rm -rf src")
+            assert "command '/bin/ls' is not allowed" in await error(client, "Bash", command="/bin/ls")
+            assert "shell operator ';'" in await error(client, "Bash", command="ls; rm -rf src")
+            assert "shell operator '>'" in await error(client, "Bash", command="echo x > README.md")
+            assert "find -exec" in await error(client, "Bash", command="find . -exec rm {} +")
+            assert "outside the sandbox" in await error(client, "Bash", command=f"cat {outside}")
+            assert "leads outside the sandbox" in await error(client, "Bash", command="cat leak.txt")
+            assert "leads outside the sandbox" in await error(client, "Bash", command="ls ../..")
+            timed = await error(client, "Bash", command="python -c 'import time; time.sleep(30)'", timeout=1)
+            assert "timed out after 1 s" in timed
+            assert "less than or equal to 120" in await error(client, "Bash", command="ls", timeout=600)
+            assert (work / "src").is_dir() and (work / "README.md").read_text().startswith("# ledger")
+
+
+@pytest.mark.skipif(not network_isolation(), reason="unshare -rn (unprivileged user namespaces) is not available here")
+async def test_bash_has_no_network(tmp_path: Path) -> None:
+    probe = "python -c 'import socket; socket.create_connection((\"127.0.0.1\", 9), timeout=2)'"
+    async with Client(build_server("code", tmp_path)) as client:
+        result = await ok(client, "Bash", command=probe)
+        # Even loopback is gone: the namespace has only a down 'lo', so connecting fails at once.
+        assert result["exit_code"] == 1 and "Network is unreachable" in result["stderr"]
+        env = await ok(client, "Bash", command="python -c 'import os; print(sorted(os.environ))'")
+        assert not any("proxy" in name.lower() for name in eval(env["stdout"]))  # noqa: S307 - our own printout
+
+
+async def test_working_copy_persists_and_reset_restores_the_project(tmp_path: Path) -> None:
+    async with Client(build_server("code", tmp_path)) as client:
+        await ok(client, "Write", file_path="/workspace/README.md", content="changed\n")
+    async with Client(build_server("code", tmp_path)) as client:
+        assert (await ok(client, "Read", file_path="/workspace/README.md"))["content"] == "changed\n"
+    async with Client(build_server("code", tmp_path, reset=True)) as client:
+        assert (await ok(client, "Read", file_path="/workspace/README.md"))["content"] == (PROJECT / "README.md").read_text()
+    copied = sorted(p.relative_to(tmp_path / "code").as_posix() for p in (tmp_path / "code").rglob("*") if p.is_file())
+    shipped = sorted(p.relative_to(PROJECT).as_posix() for p in PROJECT.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    assert copied == shipped
+
+
+async def test_allow_list_can_be_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOOLTUNE_CODE_COMMANDS", "ls,wc")
+    async with Client(build_server("code", tmp_path)) as client:
+        assert (await ok(client, "Bash", command="ls"))["exit_code"] == 0
+        assert "allowed programs: ls, wc" in await error(client, "Bash", command="cat README.md")
+    assert {"python", "pytest", "grep", "cat"} <= DEFAULT_COMMANDS and "rm" not in DEFAULT_COMMANDS
+
+
+def test_sandbox_paths_and_globs(tmp_path: Path) -> None:
+    box = Sandbox(tmp_path)
+    assert box.resolve("/workspace/src/x.py") == tmp_path.resolve() / "src/x.py"
+    assert box.resolve(str(tmp_path / "a.txt")) == tmp_path.resolve() / "a.txt"  # the real path is accepted too
+    assert box.show(tmp_path.resolve() / "src/x.py") == "/workspace/src/x.py"
+    assert glob_regex("**/*.py").match("a/b/c.py") and glob_regex("**/*.py").match("c.py")
+    assert not glob_regex("*.py").match("a/c.py") and glob_regex("src/*/m?.py").match("src/x/m1.py")
