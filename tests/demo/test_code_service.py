@@ -164,3 +164,23 @@ def test_sandbox_paths_and_globs(tmp_path: Path) -> None:
     assert box.show(tmp_path.resolve() / "src/x.py") == "/workspace/src/x.py"
     assert glob_regex("**/*.py").match("a/b/c.py") and glob_regex("**/*.py").match("c.py")
     assert not glob_regex("*.py").match("a/c.py") and glob_regex("src/*/m?.py").match("src/x/m1.py")
+
+
+async def test_every_curated_call_works_on_the_live_service(tmp_path: Path) -> None:
+    # The curated file teaches real paths and unique old_strings: each call succeeds on a fresh copy.
+    from tooltune.data.curated import load_curated
+    from tooltune.data.examples import Behavior
+    from tooltune.demo.code_service import build
+    from tooltune.tools.catalog import Tool, ToolCatalog
+
+    async with Client(build(tmp_path / "listing")) as client:
+        listed = (await client.list_tools()).tools
+    catalog = ToolCatalog(tools=[Tool.from_dict({"name": t.name, "description": t.description or "", "parameters": t.input_schema,
+                                                 "service": "code"}) for t in listed])
+    load = load_curated(PROJECT.parent / "curated" / "code.yaml", catalog)
+    assert load.quarantine == [] and len(load.examples) >= 30
+    calls = [(e, c) for e in load.examples if e.behavior is Behavior.CALLS for c in e.calls]
+    assert {c.name for _, c in calls} == set(TOOLS)
+    for n, (example, call) in enumerate(calls):
+        async with Client(build(tmp_path / str(n))) as client:
+            await ok(client, call.name, **call.arguments)
