@@ -1,0 +1,195 @@
+"""``tooltune chat``: a model drives a live MCP server, optionally side by side with another.
+
+The server's tools are discovered (:func:`tooltune.tools.discover.discover`), then each query
+goes through :func:`tooltune.eval.agent.drive`, the evaluation's agent loop: every call the
+model makes is executed on the real server and its result fed back until the model answers in
+text. The model runs in this process (:class:`~tooltune.eval.generate.Generator`, the
+evaluation's generation) or behind an OpenAI-compatible ``endpoint`` (``tooltune serve``,
+vLLM) through :class:`EndpointModel`.
+
+Each side (base, tuned) gets its own server session; a stdio command is started once per side,
+so a server started with ``--reset`` gives both the same seeded state. Every query starts a new
+conversation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import tempfile
+import time
+from collections.abc import Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import anyio
+from pydantic import BaseModel, Field
+
+from tooltune.errors import ConfigError, DiscoveryError
+from tooltune.eval.agent import Conversation, TurnModel, drive
+from tooltune.formats.base import CallFormat, ToolCall, get_format
+from tooltune.tools.catalog import Tool, ToolCatalog
+
+
+class Exchange(BaseModel):
+    """One query answered by one side."""
+
+    side: str
+    query: str
+    conversation: Conversation
+    latency_s: float = Field(description="Wall time from the query to the final answer, tool calls included.")
+
+
+class EndpointModel:
+    """A model behind an OpenAI-compatible endpoint, as the loop's :class:`TurnModel`.
+
+    The endpoint parses the model's calls itself and returns OpenAI ``tool_calls``; they are
+    written back as hermes text, which the loop's hermes parser reads exactly (parse(render)
+    holds for every tooltune format)."""
+
+    call_format: CallFormat = get_format("hermes")
+
+    def __init__(self, endpoint: str, model: str, *, service: str | None = None, max_tokens: int = 256, timeout: float = 120):
+        from openai import OpenAI
+
+        from tooltune.serve.settings import SERVICE_HEADER
+
+        headers = {SERVICE_HEADER: service} if service else None
+        self.client = OpenAI(base_url=endpoint, api_key=os.environ.get("OPENAI_API_KEY", "tooltune"),
+                             default_headers=headers, timeout=timeout, max_retries=0)
+        self.model, self.max_tokens = model, max_tokens
+
+    def complete(self, messages: list[dict[str, Any]], tools: list[Tool] | None) -> str:
+        from openai import OpenAIError
+
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model, messages=[_openai_message(m) for m in messages], max_tokens=self.max_tokens,
+                **({"tools": [t.to_openai() for t in tools]} if tools else {}))
+        except OpenAIError as e:
+            raise ConfigError(f"--endpoint {self.client.base_url}: the request for model {self.model!r} failed: {e}") from e
+        message = response.choices[0].message
+        calls = [ToolCall(c.function.name, json.loads(c.function.arguments or "{}")) for c in message.tool_calls or []]
+        text = self.call_format.render(calls) if calls else ""
+        return "\n".join(part for part in (message.content or "", text) if part)
+
+
+def read_queries(path: str | Path) -> list[str]:
+    """One query per non-empty line; lines starting with ``#`` are comments."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as e:
+        raise ConfigError(f"--queries {path}: cannot read it: {e}") from e
+    queries = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not queries:
+        raise ConfigError(f"--queries {path}: holds no query; write one query per line.")
+    return queries
+
+
+def discover_tools(*, mcp_stdio: str | None, mcp_http: str | None) -> ToolCatalog:
+    if bool(mcp_stdio) == bool(mcp_http):
+        raise ConfigError("chat: give exactly one MCP server, --mcp-stdio CMD or --mcp-http URL.")
+    from tooltune.tools.discover import discover
+
+    return discover(mcp_stdio=mcp_stdio, mcp_http=mcp_http)
+
+
+def run_chat(sides: Sequence[tuple[str, TurnModel]], queries: Sequence[str], tools: Sequence[Tool], *,
+             mcp_stdio: str | None = None, mcp_http: str | None = None, max_steps: int = 6) -> list[list[Exchange]]:
+    """Every query through every side's loop; result[i][j] is query i answered by side j."""
+
+    async def main() -> list[list[Exchange]]:
+        from tooltune.data.sequences import quiet_mcp_logs
+
+        per_side: list[list[Exchange]] = []
+        with quiet_mcp_logs():
+            for label, model in sides:
+                async with connect(mcp_stdio=mcp_stdio, mcp_http=mcp_http) as client:
+                    per_side.append([await _ask(label, model, client, q, list(tools), max_steps) for q in queries])
+        return [list(row) for row in zip(*per_side, strict=True)]
+
+    return anyio.run(main)
+
+
+async def _ask(label: str, model: TurnModel, client: Any, query: str, tools: list[Tool], max_steps: int) -> Exchange:
+    started = time.perf_counter()
+    done = await drive(model, client, [{"role": "user", "content": query}], tools, max_steps=max_steps)
+    return Exchange(side=label, query=query, conversation=done, latency_s=time.perf_counter() - started)
+
+
+@asynccontextmanager
+async def connect(*, mcp_stdio: str | None = None, mcp_http: str | None = None) -> AsyncIterator[Any]:
+    """A connected ``mcp.Client`` to a stdio command or a streamable-HTTP URL."""
+    from mcp.client import Client
+
+    if mcp_stdio:
+        from mcp.client.stdio import StdioServerParameters, stdio_client
+
+        argv = shlex.split(mcp_stdio)
+        params = StdioServerParameters(command=argv[0], args=argv[1:], env=dict(os.environ))
+        with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:  # keep the server's log off the screen
+            async with Client(stdio_client(params, errlog=errlog)) as client:
+                yield client
+        return
+    if not mcp_http:
+        raise DiscoveryError("chat: no MCP server given (--mcp-stdio or --mcp-http).")
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(60)) as http:
+        async with Client(streamable_http_client(mcp_http, http_client=http)) as client:
+            yield client
+
+
+def transcript_panel(exchange: Exchange) -> Any:
+    """One side's answer to one query as a rich panel: calls, MCP results, answer, latency."""
+    from rich.panel import Panel
+    from rich.text import Text
+
+    text = Text()
+    done = exchange.conversation
+    for call in done.calls:
+        args = json.dumps(call.arguments, ensure_ascii=False)
+        text.append(f"→ {call.name}({args})\n", style="bold cyan")
+        result = call.result if isinstance(call.result, str) else json.dumps(call.result, ensure_ascii=False)
+        text.append(f"  ← {_short(result)}\n", style="red" if call.is_error else "green")
+    if done.ending == "answered":
+        text.append(f"answer: {done.final_text or '(empty)'}\n", style="bold")
+    else:
+        text.append(f"ended: {done.ending}; last turn: {_short(done.turns[-1] if done.turns else '')}\n", style="yellow")
+    subtitle = f"{len(done.calls)} calls · {exchange.latency_s:.2f} s · {done.ending}"
+    return Panel(text, title=exchange.side, subtitle=subtitle, expand=True)
+
+
+def comparison_view(row: Sequence[Exchange]) -> Any:
+    """The sides' panels for one query, side by side."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(expand=True, padding=(0, 1))
+    for _ in row:
+        grid.add_column(ratio=1)
+    grid.add_row(*[transcript_panel(e) for e in row])
+    return Group(Text(f"» {row[0].query}", style="bold magenta"), grid)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _openai_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A tooltune-shaped message as the OpenAI API wants it: arguments and tool results as text."""
+    out = dict(message)
+    if message.get("tool_calls"):
+        out["tool_calls"] = [{"id": tc.get("id") or f"call_{i}", "type": "function",
+                              "function": {"name": tc["function"]["name"],
+                                           "arguments": json.dumps(tc["function"]["arguments"], ensure_ascii=False)}}
+                             for i, tc in enumerate(message["tool_calls"])]
+        out["content"] = message.get("content") or None
+    if message.get("role") == "tool" and not isinstance(message.get("content"), str):
+        out["content"] = json.dumps(message.get("content"), ensure_ascii=False)
+    return out
