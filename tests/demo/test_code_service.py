@@ -184,3 +184,34 @@ async def test_every_curated_call_works_on_the_live_service(tmp_path: Path) -> N
     for n, (example, call) in enumerate(calls):
         async with Client(build(tmp_path / str(n))) as client:
             await ok(client, call.name, **call.arguments)
+
+
+async def test_code_chains_run_on_the_live_service(tmp_path: Path) -> None:
+    # Every slot value of every code chain: Glob → Read → Edit and Grep → Read succeed, and the
+    # references carry real results (the Edit lands in the file Glob found).
+    import itertools
+
+    from tooltune.data.sequences import ChainRunner
+    from tooltune.demo.chains import CHAINS, CODE
+    from tooltune.demo.code_service import build
+    from tooltune.tools.catalog import Tool, ToolCatalog
+
+    assert {c.id for c in CODE} <= {c.id for c in CHAINS}
+    async with Client(build(tmp_path / "listing")) as client:
+        listed = (await client.list_tools()).tools
+    catalog = ToolCatalog(tools=[Tool.from_dict({"name": t.name, "description": t.description or "", "parameters": t.input_schema,
+                                                 "annotations": {"read_only_hint": t.annotations.read_only_hint},
+                                                 "service": "code"}) for t in listed])
+    runs = 0
+    async with ChainRunner(catalog, build_server, tmp_path / "pristine") as runner:
+        for chain in CODE:
+            for combo in itertools.product(*chain.slots.values()):
+                execution = await runner.run(chain, dict(zip(chain.slots, combo)))
+                assert execution.ok, f"{chain.id} {combo}: {execution.message}"
+                runs += 1
+                if chain.tools[-1] == "Edit":
+                    found, edited = execution.results[0]["files"][0], execution.results[-1]
+                    assert edited["file_path"] == found and edited["replacements"] >= 1
+    assert runs > 50
+    # Edits ran on a scratch copy; the pristine working copy is the shipped project.
+    assert (tmp_path / "pristine" / "code" / "src/ledger/money.py").read_text() == (PROJECT / "src/ledger/money.py").read_text()

@@ -207,5 +207,86 @@ FILES = [
     ),
 ]
 
-CHAINS: list[Chain] = [*SHOP, *CALENDAR, *FILES]
+# ---------------------------------------------------------------- code
+# Names from the shipped project (tooltune/demo/code_project): each one occurs in the module it
+# is listed under, so Glob → Read → Edit instances succeed on the live sandbox.
+_RENAMES = {
+    "money": ("parse_amount", "format_cents", "ZERO_DECIMAL", "CURRENCY_SYMBOLS"),
+    "invoice": ("invoice_total", "balance_due", "add_line", "paid_cents"),
+    "payments": ("record_payment", "refundable_cents", "settles_immediately", "PaymentError"),
+    "report": ("monthly_summary", "billed_cents", "due_cents"),
+}
+_NEW_NAMES = ("renamed", "new_name", "updated_name", "legacy_name")
+
+
+def _rename(module: str, olds: tuple[str, ...]) -> Chain:
+    return Chain(
+        id=f"code.rename_in_{module}", service="code",
+        steps=(ChainStep("Glob", {"pattern": f"**/{module}.py"}),
+               ChainStep("Read", {"file_path": "{prev.files[0]}"}),
+               ChainStep("Edit", {"file_path": "{steps[1].file_path}", "old_string": "{old}", "new_string": "{new}",
+                                  "replace_all": True})),
+        slots={"old": olds, "new": _NEW_NAMES},
+        requests=(
+            f"Find {module}.py, read it, and rename {{old}} to {{new}} everywhere in that file.",
+            f"Locate the {module} module and replace every {{old}} with {{new}} in it.",
+            f"In {module}.py (wherever it is in the repo) change all occurrences of {{old}} to {{new}}.",
+            f"find {module}.py and swap {{old}} for {{new}} throughout",
+            f"Please open the {module}.py file and rename {{old}} to {{new}}, all of them.",
+            f"Where's {module}.py? Look at it and then rename {{old}} -> {{new}} in the whole file.",
+        ),
+        answer="Replaced {prev.replacements} occurrence(s) in {prev.file_path}.",
+    )
+
+
+CODE = [
+    *(_rename(module, olds) for module, olds in _RENAMES.items()),
+    Chain(
+        id="code.grep_then_read", service="code",
+        steps=(ChainStep("Grep", {"pattern": "{name}"}),
+               ChainStep("Read", {"file_path": "{prev.files[0]}"})),
+        slots={"name": ("parse_amount", "PaymentError", "monthly_summary", "BankTransfer", "invoice_total",
+                        "balance_due", "format_cents", "LineItem", "refundable_cents", "ZERO_DECIMAL", "CardPayment")},
+        requests=(
+            "Find the first file that mentions {name} and show it to me.",
+            "Search the code for {name} and open the first file that has it.",
+            "Which file uses {name}? Read the first one.",
+            "grep for {name} and open the first hit",
+            "Open whichever file first mentions {name}.",
+            "I need to see the code around {name}: find a file that contains it and read it.",
+        ),
+    ),
+    Chain(
+        id="code.grep_definition_then_read", service="code",
+        steps=(ChainStep("Grep", {"pattern": "{definition}", "output_mode": "content"}),
+               ChainStep("Read", {"file_path": "{prev.matches[0].file_path}", "offset": "{prev.matches[0].line_number}",
+                                  "limit": 20})),
+        slots={"definition": ("def parse_amount", "def format_cents", "class Invoice", "class LineItem", "def record_payment",
+                              "def refund", "class BankTransfer", "def monthly_summary", "class Money")},
+        requests=(
+            'Find "{definition}" and show me the 20 lines starting there.',
+            'Where is "{definition}"? Show the code from that line on (20 lines).',
+            'Look up the line with "{definition}" and read 20 lines from it.',
+            'show me 20 lines of code starting at "{definition}"',
+            'Search for "{definition}" and print the next 20 lines from the match.',
+            'Jump to "{definition}" and read me twenty lines from there.',
+        ),
+    ),
+    Chain(
+        id="code.glob_then_read", service="code",
+        steps=(ChainStep("Glob", {"pattern": "{pattern}"}),
+               ChainStep("Read", {"file_path": "{prev.files[0]}"})),
+        slots={"pattern": ("tests/test_*.py", "**/*.md", "src/ledger/*.py", "*.toml", "**/test_payments.py", "**/invoice.py")},
+        requests=(
+            "Find the files matching {pattern} and open the first one.",
+            "Glob {pattern} and read the first match.",
+            "List {pattern} and show me the first file.",
+            "open the first file that matches {pattern}",
+            "What's the first file under {pattern}? Read it.",
+            "Show the contents of the first {pattern} file.",
+        ),
+    ),
+]
+
+CHAINS: list[Chain] = [*SHOP, *CALENDAR, *FILES, *CODE]
 """Every demo chain; :func:`tooltune.data.sequences.chains_for` keeps those a catalog can run."""
