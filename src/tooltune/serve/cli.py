@@ -77,6 +77,7 @@ def chat(
     queries: Annotated[Optional[Path], typer.Option(help="File with one query per line (non-interactive).")] = None,
     max_steps: Annotated[int, typer.Option(help="Model turns per query before giving up.")] = 6,
     max_new_tokens: Annotated[int, typer.Option(help="Tokens per model turn.")] = 256,
+    constrained: Annotated[bool, typer.Option(help="In-process models: decode under the tools' grammar (llguidance).")] = False,
 ) -> None:
     """Chat with a model that calls a live MCP server's tools; --compare shows two models side by side."""
     from rich.console import Console
@@ -87,9 +88,9 @@ def chat(
     tools = list(discover_tools(mcp_stdio=mcp_stdio, mcp_http=mcp_http))
     sides = []
     if compare:
-        sides.append((f"base: {compare}", _turn_model(compare, None, endpoint, service, max_new_tokens)))
+        sides.append((f"base: {compare}", _turn_model(compare, None, endpoint, service, max_new_tokens, constrained)))
     tuned = model + (f" + {adapter}" if adapter else "")
-    sides.append((f"tuned: {tuned}" if compare else tuned, _turn_model(model, adapter, endpoint, service, max_new_tokens)))
+    sides.append((f"tuned: {tuned}" if compare else tuned, _turn_model(model, adapter, endpoint, service, max_new_tokens, constrained)))
     console.print(f"[dim]{len(tools)} tools: {', '.join(t.name for t in tools)}[/]")
 
     def answer(batch: list[str]) -> None:
@@ -109,7 +110,8 @@ def chat(
         answer([query])
 
 
-def _turn_model(model: str, adapter: Optional[Path], endpoint: Optional[str], service: Optional[str], max_new_tokens: int):
+def _turn_model(model: str, adapter: Optional[Path], endpoint: Optional[str], service: Optional[str], max_new_tokens: int,
+                constrained: bool):
     if endpoint:
         from tooltune.errors import ConfigError
         from tooltune.serve.chat import EndpointModel
@@ -120,7 +122,7 @@ def _turn_model(model: str, adapter: Optional[Path], endpoint: Optional[str], se
     from tooltune.eval.generate import Generator
     from tooltune.eval.model import load_model
 
-    return Generator(load_model(model, adapter), max_new_tokens=max_new_tokens, batch_size=1)
+    return Generator(load_model(model, adapter), max_new_tokens=max_new_tokens, batch_size=1, constrained=constrained)
 
 
 def _tty() -> bool:
