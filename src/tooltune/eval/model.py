@@ -12,7 +12,11 @@
   "few_shot": [...]}``. Its base is loaded as above and its system prompt and few-shot messages
   are put before every conversation rendered with :meth:`LoadedModel.render`;
 - ``adapter=RUN_DIR`` on top of any of these: a LoRA run is applied to ``model``; a full-weights
-  run replaces it (its weights are the whole model).
+  run replaces it (its weights are the whole model);
+- an **export directory** from ``tooltune export``: a merged export is a plain Hugging Face
+  directory (a base model); an ONNX or GGUF export is run by onnxruntime or llama.cpp
+  (:mod:`tooltune.export.runtime`; a GGUF falls back to transformers' ``gguf_file=`` loader when
+  ``llama-cpp-python`` is not installed), with the tokenizer saved beside it.
 
 Prompts are always rendered through :func:`tooltune.formats.chat.render_chat` and outputs read by
 :func:`~tooltune.formats.chat.call_format_for` of the loaded tokenizer: the bytes and the parser
@@ -33,7 +37,7 @@ from tooltune.tools.catalog import Tool, ToolCatalog
 
 PROMPT_MODEL_FILE = "prompt_model.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
-ModelKind = Literal["base", "adapter", "full", "prompt"]
+ModelKind = Literal["base", "adapter", "full", "prompt", "onnx", "gguf"]
 
 # End-of-turn markers of common chat templates. Generation stops on any of them that the
 # tokenizer knows as a single token, besides the tokenizer's and generation config's EOS ids: a
@@ -66,7 +70,8 @@ class LoadedModel:
 
     @property
     def device(self) -> Any:
-        return next(self.model.parameters()).device
+        device = getattr(self.model, "device", None)  # ONNX and llama.cpp runtimes have no parameters
+        return device if device is not None else next(self.model.parameters()).device
 
     def messages_for(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """``messages`` with the prompt-only model's system prompt and few-shot turns in front.
@@ -121,6 +126,10 @@ def load_model(
         loaded.kind, loaded.name = "prompt", str(model)
         loaded.system, loaded.few_shot = spec["system"], spec["few_shot"]
         return loaded
+
+    exported = _load_export(path, adapter)
+    if exported is not None:
+        return exported
 
     if path.is_dir() and (path / ADAPTER_CONFIG_FILE).is_file():  # a LoRA run dir given as the model
         if adapter is not None:
@@ -233,6 +242,24 @@ def _adapter_base(run_dir: Path) -> str:
     if not base:
         raise ConfigError(f"{run_dir}: the adapter does not name its base model; pass it as --model with --adapter {run_dir}.")
     return str(base)
+
+
+def _load_export(path: Path, adapter: str | Path | None) -> LoadedModel | None:
+    """An ONNX or GGUF export directory loaded with its runtime; None for anything else."""
+    if not (path / "export.json").is_file():
+        return None
+    from tooltune.export.exporter import read_export_info
+    from tooltune.export.runtime import load_runtime_model
+
+    info = read_export_info(path)
+    if info is None or info.kind == "merged":
+        return None  # a plain Hugging Face directory
+    if adapter is not None:
+        raise ConfigError(f"adapter: {path} is a {info.kind} export, with any adapter already merged in; pass it alone.")
+    tokenizer = _load_tokenizer(str(path))
+    lm = load_runtime_model(path, info.kind, info.details)
+    return LoadedModel(model=lm, tokenizer=tokenizer, kind=info.kind, name=str(path), base_model=info.base_model,
+                       stop_token_ids=stop_token_ids(tokenizer, lm))
 
 
 def _has_tokenizer(directory: Path) -> bool:
