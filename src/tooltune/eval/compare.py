@@ -7,6 +7,12 @@ B − A, wins (B right, A wrong), losses (A right, B wrong), ties, an exact McNe
 discordant pairs, and a paired bootstrap 95% interval of the delta. Latency and throughput come
 from ``metrics.json`` when the runner recorded them (``latency_ms_p50``, ``latency_ms_p95``,
 ``tokens_per_s``), else they are None.
+
+Four-level validation (``levels``): per service, and over all as ``"all"``, the share of the
+paired examples that expect a call passing detection, parsing, tool and parameters in A and in
+B (the result lines' level columns, see :mod:`tooltune.eval.metrics`), with each service's
+wrong examples per reason code. Result lines written before the levels existed have no level
+columns; those examples are left out of ``levels``.
 """
 
 from __future__ import annotations
@@ -57,6 +63,19 @@ class Measure(BaseModel):
         return None if self.a is None or self.b is None else self.b - self.a
 
 
+LEVELS = ("detection", "parsing", "tool", "parameters")
+"""The four validation levels, in order (the values of :class:`tooltune.eval.metrics.Level`)."""
+
+
+class LevelRow(BaseModel):
+    """Four-level validation of one service (or ``"all"``) in A and B."""
+
+    service: str
+    n: int = Field(description="Paired examples that expect a call (and carry level columns).")
+    levels: dict[str, Measure] = Field(description="detection, parsing, tool, parameters: share passing it and every level before.")
+    reasons: dict[str, Measure] = Field(description="Wrong examples of the service per reason code (all paired examples).")
+
+
 class Comparison(BaseModel):
     label_a: str
     label_b: str
@@ -68,6 +87,7 @@ class Comparison(BaseModel):
     headline: dict[str, Measure] = Field(description="Headline metrics from each metrics.json.")
     latency: dict[str, Measure] = Field(description="latency_ms_p50/p95 and tokens_per_s; None where not recorded.")
     reasons: dict[str, Measure] = Field(description="Wrong examples per reason code, over the paired examples.")
+    levels: list[LevelRow] = Field(default_factory=list, description='Four-level validation: "all" first, then each service.')
     resamples: int
     seed: int
 
@@ -131,7 +151,33 @@ def compare(
         latency={k: Measure(a=metrics_a.get(k), b=metrics_b.get(k)) for k in LATENCY_KEYS},
         reasons={r: Measure(a=reasons_a.get(r, 0), b=reasons_b.get(r, 0))
                  for r in sorted(set(reasons_a) | set(reasons_b), key=lambda r: -(reasons_a.get(r, 0) + reasons_b.get(r, 0)))},
+        levels=_level_rows(paired, results_a, results_b),
         resamples=resamples, seed=seed,
+    )
+
+
+def _level_rows(paired: list[str], results_a: dict, results_b: dict) -> list[LevelRow]:
+    services: dict[str, list[str]] = defaultdict(list)
+    for i in paired:
+        services[str(results_a[i].get("service") or "(none)")].append(i)
+    groups = [("all", paired)] + (sorted(services.items()) if len(services) > 1 or "(none)" not in services else [])
+    rows = [_level_row(name, ids, results_a, results_b) for name, ids in groups]
+    return rows if rows[0].n else []
+
+
+def _level_row(service: str, ids: list[str], results_a: dict, results_b: dict) -> LevelRow:
+    leveled = [i for i in ids if isinstance(results_a[i].get("detection"), bool) and isinstance(results_b[i].get("detection"), bool)]
+
+    def share(results: dict, level: str) -> float | None:
+        return sum(bool(results[i][level]) for i in leveled) / len(leveled) if leveled else None
+
+    wrong_a = Counter(results_a[i]["reason"] for i in ids if not results_a[i]["correct"])
+    wrong_b = Counter(results_b[i]["reason"] for i in ids if not results_b[i]["correct"])
+    return LevelRow(
+        service=service, n=len(leveled),
+        levels={level: Measure(a=share(results_a, level), b=share(results_b, level)) for level in LEVELS},
+        reasons={r: Measure(a=wrong_a.get(r, 0), b=wrong_b.get(r, 0))
+                 for r in sorted(set(wrong_a) | set(wrong_b), key=lambda r: -(wrong_a.get(r, 0) + wrong_b.get(r, 0)))},
     )
 
 

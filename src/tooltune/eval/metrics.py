@@ -23,6 +23,14 @@ of them into :class:`Metrics`. Definitions (also in docs/evaluation.md):
   ``wrong`` (parsed fine, wrong behaviour).
 - ``confusion``: expected tool × predicted tool over the matcher's call pairs; ``(none)`` stands
   for a missing side (a call not made, an extra call, or an example with no call on either side).
+- ``levels`` (four-level validation, over the examples that expect a call): ``detection`` the
+  output contains a call at all (parsed or malformed), ``parsing`` it parses into calls,
+  ``tool`` the right tools (as ``tool_selection``), ``parameters`` the right parameters too
+  (the example is correct). Each level counts the examples that pass it *and every level
+  before it*, over the same total, so the four rates only go down and the drop between two
+  levels is where calls are lost. ``per_service_levels`` gives the levels, the exact match and
+  the reason codes of each service (``(none)`` for examples without one); each result line
+  carries the four outcomes next to its reason code.
 """
 
 from __future__ import annotations
@@ -55,11 +63,36 @@ class Failure(str, enum.Enum):
     """There is no output for the example (``Reason.NO_PREDICTION``)."""
 
 
+class Level(str, enum.Enum):
+    """The four levels of checking a call, in order; stable values (result lines key on them)."""
+
+    DETECTION = "detection"
+    """The output contains a call at all: parsed calls or malformed call markup."""
+    PARSING = "parsing"
+    """The call markup parses into calls."""
+    TOOL = "tool"
+    """The calls name the expected tools (as a multiset, order free)."""
+    PARAMETERS = "parameters"
+    """The calls' parameters are right too: the example is correct."""
+
+
+def passed_levels(match: MatchResult, parse_kind: ParseKind | None) -> dict[Level, bool] | None:
+    """Which of the four levels an output passes (each needs the ones before it); None when the
+    example expects no call, where only detection would mean anything (``detection_abstain``)."""
+    if not match.expects_call:
+        return None
+    detected = match.called
+    parsed = detected and parse_kind is ParseKind.CALLS
+    tool = parsed and Counter(c.expected for c in match.calls if c.expected) == Counter(c.predicted for c in match.calls if c.predicted)
+    return {Level.DETECTION: detected, Level.PARSING: parsed, Level.TOOL: tool, Level.PARAMETERS: tool and match.correct}
+
+
 class ExampleResult(BaseModel):
     """One scored example."""
 
     id: str
     category: Category
+    service: str | None = Field(None, description="The example's service, for the per-service breakdown.")
     split: str | None = Field(None, description="Split (data file) the example came from.")
     origin: str | None = Field(None, description="provenance.origin, e.g. the BFCL case id.")
     parse_kind: ParseKind | None = Field(None, description="What the parser made of the output; None without output.")
@@ -70,12 +103,20 @@ class ExampleResult(BaseModel):
     def correct(self) -> bool:
         return self.match.correct
 
+    @property
+    def levels(self) -> dict[Level, bool] | None:
+        """The four-level outcome (:func:`passed_levels`); None when no call is expected."""
+        return passed_levels(self.match, self.parse_kind)
+
     def record(self) -> dict:
-        """The ``results.jsonl`` line: ``id``, ``correct``, ``reason``, ``category`` first."""
+        """The ``results.jsonl`` line: ``id``, ``correct``, ``reason``, the four levels
+        (``detection`` ... ``parameters``: true/false, null when no call is expected), ``category`` first."""
         m = self.match
+        levels = self.levels
         return {
             "id": self.id, "correct": m.correct, "reason": m.reason.value if m.reason else None,
-            "category": self.category.value, "split": self.split, "origin": self.origin,
+            **{level.value: (levels[level] if levels is not None else None) for level in Level},
+            "category": self.category.value, "service": self.service, "split": self.split, "origin": self.origin,
             "failure": self.failure.value if self.failure else None, "message": m.message,
             "parse_kind": self.parse_kind.value if self.parse_kind else None,
             "expected": [c.expected for c in m.calls if c.expected],
@@ -104,6 +145,27 @@ class ToolMetrics(BaseModel):
     parameters: Rate = Field(default_factory=Rate, description="Parameter checks of same-name call pairs.")
 
 
+class Levels(BaseModel):
+    """Four-level validation over examples that expect a call (see the module docstring)."""
+
+    detection: Rate = Field(default_factory=Rate, description="The output contains a call at all.")
+    parsing: Rate = Field(default_factory=Rate, description="... and it parses into calls.")
+    tool: Rate = Field(default_factory=Rate, description="... and names the right tools.")
+    parameters: Rate = Field(default_factory=Rate, description="... and has the right parameters.")
+
+    def add(self, passed: dict[Level, bool]) -> None:
+        for level, ok in passed.items():
+            getattr(self, level.value).add(ok)
+
+
+class ServiceLevels(BaseModel):
+    """One service's exact match, four levels and reason codes."""
+
+    exact_match: Rate = Field(default_factory=Rate)
+    levels: Levels = Field(default_factory=Levels)
+    reasons: dict[str, int] = Field(default_factory=dict, description="Wrong examples per reason code.")
+
+
 class Metrics(BaseModel):
     """Aggregate metrics of one evaluation; ``metrics.json`` is :meth:`to_json`."""
 
@@ -123,6 +185,8 @@ class Metrics(BaseModel):
     per_tool: dict[str, ToolMetrics]
     per_parameter: dict[str, Rate] = Field(description='Keyed "tool.param".')
     confusion: dict[str, dict[str, int]] = Field(description="Expected tool -> predicted tool -> count.")
+    levels: Levels = Field(default_factory=Levels, description="Four-level validation of the examples that expect a call.")
+    per_service_levels: dict[str, ServiceLevels] = Field(default_factory=dict, description="Levels and reasons per service.")
     latency_ms_p50: float | None = Field(None, description="Generation latency, median (set by the runner).")
     latency_ms_p95: float | None = Field(None, description="Generation latency, 95th percentile (set by the runner).")
     tokens_per_s: float | None = Field(None, description="Generated tokens per second (set by the runner).")
@@ -142,10 +206,21 @@ def compute_metrics(results: Iterable[ExampleResult]) -> Metrics:
     confusion: dict[str, Counter] = defaultdict(Counter)
     reasons: Counter = Counter()
     failures: Counter = Counter()
+    levels = Levels()
+    services: dict[str, ServiceLevels] = defaultdict(ServiceLevels)
 
     for r in results:
         m = r.match
         exact.add(m.correct)
+        service = services[r.service or NONE]
+        service.exact_match.add(m.correct)
+        passed = r.levels
+        if passed is not None:
+            levels.add(passed)
+            service.levels.add(passed)
+        if not m.correct:
+            reason = m.reason.value if m.reason else "unknown"
+            service.reasons[reason] = service.reasons.get(reason, 0) + 1
         detection.add(m.expects_call == m.called)
         if m.expects_call:
             det_call.add(m.called)
@@ -184,6 +259,10 @@ def compute_metrics(results: Iterable[ExampleResult]) -> Metrics:
         per_category=_ordered_categories(per_category), per_split=dict(sorted(per_split.items())),
         per_tool=dict(sorted(per_tool.items())), per_parameter=dict(sorted(per_parameter.items())),
         confusion={e: dict(sorted(row.items())) for e, row in sorted(confusion.items())},
+        levels=levels,
+        per_service_levels={name: ServiceLevels(exact_match=s.exact_match, levels=s.levels,
+                                                reasons=dict(Counter(s.reasons).most_common()))
+                            for name, s in sorted(services.items())},
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 
-from tooltune.eval.metrics import Metrics, Rate
+from tooltune.eval.metrics import NONE, Level, Levels, Metrics, Rate
 
 _HEADLINE = [
     ("exact match", "exact_match"),
@@ -31,7 +31,39 @@ def metrics_table(metrics: Metrics, *, title: str | None = None) -> Group:
     parts: list = [head, _breakdown("category", metrics.per_category)]
     if len(metrics.per_split) > 1:
         parts.append(_breakdown("split", metrics.per_split))
+    if metrics.levels.detection.total:
+        parts.append(levels_table(metrics))
     return Group(*parts)
+
+
+def levels_table(metrics: Metrics) -> Table:
+    """Four-level validation per service (and over all), with each service's reason codes.
+
+    A level's cell is the share of call-expecting examples that pass it and every level before it."""
+    table = Table(title="four-level validation (examples that expect a call)", show_header=True)
+    table.add_column("service")
+    table.add_column("n", justify="right")
+    for level in Level:
+        table.add_column(level.value, justify="right")
+    table.add_column("exact match", justify="right")
+    table.add_column("wrong examples by reason")
+    rows = [("all", metrics.levels, metrics.exact_match, metrics.reasons)]
+    if len(metrics.per_service_levels) > 1 or NONE not in metrics.per_service_levels:
+        rows += [(name, s.levels, s.exact_match, s.reasons) for name, s in metrics.per_service_levels.items()]
+    for i, (name, levels, exact, reasons) in enumerate(rows):
+        table.add_row(name, str(levels.detection.total), *_level_cells(levels), _pct(exact), _reasons(reasons),
+                      end_section=i == 0 and len(rows) > 1)
+    return table
+
+
+
+def _level_cells(levels: Levels) -> list[str]:
+    return [_pct(getattr(levels, level.value)) for level in Level]
+
+
+def _reasons(reasons: dict[str, int], top: int = 4) -> str:
+    shown = [f"{name} {count}" for name, count in list(reasons.items())[:top]]
+    return ", ".join(shown) + (f", +{len(reasons) - top} more" if len(reasons) > top else "") if shown else "—"
 
 
 def _breakdown(name: str, rates: dict[str, Rate]) -> Table:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from tooltune.eval.compare import SIGNIFICANCE, Comparison, Measure, Row
+from tooltune.eval.compare import LEVELS, SIGNIFICANCE, Comparison, LevelRow, Measure, Row
 
 REPORT_HTML = "report.html"
 REPORT_JSON = "report.json"
@@ -31,6 +31,23 @@ def comparison_table(c: Comparison) -> Table:
         table.add_row(name, str(r.n), _pct(r.accuracy_a), _pct(r.accuracy_b), delta, _ci(r), _p(r.p_value),
                       str(r.wins), str(r.losses), str(r.ties), end_section=r.kind == "overall")
     return table
+
+
+def levels_table(c: Comparison) -> Table:
+    """Four-level validation per service: A → B share per level, and the reason codes A → B."""
+    table = Table(title=f"four-level validation, {c.label_a} (A) → {c.label_b} (B), examples that expect a call")
+    reasons = "wrong examples by reason (A → B)"
+    for header in ("service", "n", *LEVELS, reasons):
+        table.add_column(header, justify="left" if header in ("service", reasons) else "right")
+    for i, row in enumerate(c.levels):
+        cells = [f"{_pct(m.a)} → {_pct(m.b)}" for m in row.levels.values()]
+        table.add_row(row.service, str(row.n), *cells, _reason_moves(row), end_section=i == 0 and len(c.levels) > 1)
+    return table
+
+
+def _reason_moves(row: LevelRow, top: int = 4) -> str:
+    moves = [f"{name} {m.a:.0f}→{m.b:.0f}" for name, m in list(row.reasons.items())[:top]]
+    return ", ".join(moves) if moves else "–"
 
 
 def write_report(c: Comparison, out_dir: str | Path) -> Path:
@@ -74,6 +91,11 @@ def render_html(c: Comparison) -> str:
     ]
     if splits:
         parts += ["<h2>Per split</h2>", _rows_table(splits)]
+    if c.levels:
+        parts += ["<h2>Four-level validation per service</h2>",
+                  "<p class='muted'>Examples that expect a call. Each level is the share passing it and every level "
+                  "before it: detection (the output contains a call), parsing (it parses), tool (the right tools), "
+                  "parameters (the right values: the example is correct).</p>", _levels_html(c)]
     parts.append("<h2>Latency and throughput</h2>")
     if any(m.a is not None or m.b is not None for m in c.latency.values()):
         parts.append(_measure_table(c, c.latency, percent=False))
@@ -98,6 +120,18 @@ def _rows_table(rows: list[Row]) -> str:
             f"<td{cls}>{_signed(r.delta)}</td><td>{_ci(r)}</td><td>{_p(r.p_value)}</td>"
             f"<td>{r.wins}</td><td>{r.losses}</td><td>{r.ties}</td></tr>"
         )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _levels_html(c: Comparison) -> str:
+    e = html.escape
+    head = "".join(f"<th>{h}</th>" for h in ("service", "n", *LEVELS, "wrong examples by reason (A → B)"))
+    body = []
+    for row in c.levels:
+        cells = "".join(f"<td>{_pct(m.a)} → {_pct(m.b)} <span class='muted'>({_signed(m.delta)})</span></td>"
+                        for m in row.levels.values())
+        body.append(f"<tr><td>{e(row.service)}</td><td>{row.n}</td>{cells}"
+                    f"<td class='reasons'>{e(_reason_moves(row, top=6))}</td></tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
@@ -212,5 +246,5 @@ table { border-collapse: collapse; margin: 0.5em 0; font-variant-numeric: tabula
 th, td { padding: 4px 12px; border-bottom: 1px solid #d0d7de; text-align: right; }
 th:first-child, td:first-child { text-align: left; } th { background: #f6f8fa; }
 td.good { color: #1a7f37; font-weight: 600; } td.bad { color: #cf222e; font-weight: 600; }
-img { max-width: 100%; }
+img { max-width: 100%; } td.reasons { text-align: left; }
 """

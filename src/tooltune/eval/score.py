@@ -43,7 +43,8 @@ def score_output(example: Example, text: str | None, fmt: str, tools: list[Tool]
     """Parse one raw output with format ``fmt`` and match it; ``text`` None means no prediction.
     ``tools`` are the example's offered tools (:meth:`Example.offered_tools`)."""
     names = [t.name for t in tools]
-    common = {"id": example.id, "category": example.category, "split": split, "origin": example.provenance.origin}
+    common = {"id": example.id, "category": example.category, "service": example.service, "split": split,
+              "origin": example.provenance.origin}
     if text is None:
         expected = expected_calls(example)
         missing = MatchResult(correct=False, reason=Reason.NO_PREDICTION, message="the predictions have no output for this example",
