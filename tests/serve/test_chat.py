@@ -1,0 +1,63 @@
+"""`tooltune chat`: the tiny model drives the real shop MCP server subprocess."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+
+def test_compare_prints_both_transcripts_with_real_mcp_results(loras, shop_command, tmp_path):
+    from tooltune.cli import app
+
+    queries = tmp_path / "queries.txt"
+    queries.write_text("# one query per line\nShow me the orders that are awaiting shipment\n")
+    result = CliRunner().invoke(app, [
+        "chat", "--model", "builtin", "--adapter", str(loras["a"]), "--compare", "builtin",
+        "--mcp-stdio", shop_command, "--queries", str(queries), "--max-steps", "2", "--max-new-tokens", "64"],
+        env={"COLUMNS": "220"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "8 tools: create_payment" in out and "» Show me the orders that are awaiting shipment" in out
+    assert "base: builtin" in out and "tuned: builtin + " in out
+    assert out.count(" s · ") == 2  # a footer per side: calls, latency, how the run ended
+    # The packaged toy base names tools of its own training universe; the live shop server's
+    # answer to such a call is shown under it.
+    assert "→ " in out and "← Unknown tool:" in out
+
+
+class FirstCallRequired:
+    """The tiny model with its first turn decoded under the shop tools' call-only grammar (what
+    tool_choice="required" does in serving), then free: a weak model still drives the server."""
+
+    def __init__(self, generator):
+        self.generator = generator
+        self.call_format = generator.call_format
+
+    def complete(self, messages, tools):
+        from tooltune.eval.constrained import tool_call_grammar
+
+        if any(m["role"] == "tool" for m in messages):
+            return self.generator.complete(messages, tools)
+        prompt = self.generator.loaded.render(messages, tools)
+        grammar = tool_call_grammar(self.call_format, tools, allow_text=False)
+        return self.generator.generate_prompts([prompt], [grammar])[0].text
+
+
+def test_loop_executes_each_call_on_the_live_server(hermes_base, shop_command, shop_tools):
+    from tooltune.eval.generate import Generator
+    from tooltune.eval.model import load_model
+    from tooltune.serve.chat import run_chat
+
+    model = FirstCallRequired(Generator(load_model(hermes_base), max_new_tokens=96))
+    [[exchange]] = run_chat([("base", model)], ["Show me the payments that are processing"], shop_tools,
+                            mcp_stdio=shop_command, max_steps=2)
+    done = exchange.conversation
+    first = done.calls[0]
+    assert not first.is_error and first.name == "list_payments", first
+    payments = first.result["payments"] if isinstance(first.result, dict) and "payments" in first.result else first.result
+    assert payments and all(p["state"] == first.arguments["state"] for p in payments)  # filtered by the real server
+    # The result went back to the model as a tool message, rendered into its next prompt.
+    tool_message = next(m for m in done.messages if m["role"] == "tool")
+    assert json.dumps(tool_message["content"], sort_keys=True) == json.dumps(first.result, sort_keys=True)
+    assert len(done.turns) == 2 and exchange.latency_s > 0
