@@ -1,9 +1,60 @@
-"""`tooltune` commands of this room, registered on the main app by :func:`register` (cli.py)."""
+"""`tooltune publish` (a service's training-data publisher) and `tooltune collect` (the orchestrator)."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    """Add this room's commands to ``app`` (top level) or to one of ``groups`` (e.g. ``groups["data"]``)."""
+    """Add ``publish`` and ``collect`` to the top-level app."""
+    app.command("publish")(publish)
+    app.command("collect")(collect)
+
+
+def publish(
+    service: Annotated[str, typer.Option(help="Service name, as on the tools of its catalog.")],
+    data: Annotated[Path, typer.Option(help="Folder of example JSONL files, metadata.yaml and catalog.json.")],
+    port: Annotated[int, typer.Option(help="Port to serve on.")],
+    tests: Annotated[Optional[Path], typer.Option(help="Test scenarios JSONL (default: DIR/tests.jsonl, else DIR's test splits).")] = None,
+    catalog: Annotated[Optional[Path], typer.Option(help="Tool catalog JSON (default: DIR/catalog.json).")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    key_file: Annotated[Optional[Path], typer.Option(help="HS256 secret or RS256 public key (PEM); default $TOOLTUNE_PUBLISH_KEY.")] = None,
+    algorithm: Annotated[str, typer.Option(help="HS256 or RS256.")] = "HS256",
+    rate_limit: Annotated[int, typer.Option(help="Requests per caller per window.")] = 100,
+    rate_window: Annotated[float, typer.Option(help="Rate-limit window in seconds.")] = 3600.0,
+    db: Annotated[Optional[str], typer.Option(help="Audit log database URL (default: $TOOLTUNE_DB_URL, else .tooltune/registry.db).")] = None,
+) -> None:
+    """Serve a service's training examples and test scenarios to the orchestrator (JWT, audit, rate limit)."""
+    import uvicorn
+
+    from tooltune.publish.app import create_app
+    from tooltune.publish.config import PublishConfig, read_key
+
+    config = PublishConfig.parse({
+        "service": service, "data_dir": data, "tests": tests, "catalog": catalog, "key": read_key(key_file),
+        "algorithm": algorithm, "rate_limit": rate_limit, "rate_window_s": rate_window, "db_url": db})
+    app = create_app(config)
+    document = app.state.publisher.data.document()
+    typer.echo(f"publishing {service}: {document.counts.total} training examples, {document.test_data.total} tests "
+               f"on http://{host}:{port}", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def collect(
+    services: Annotated[Path, typer.Option(help="services.yaml: each service's URL and credentials.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the collected data, quarantine, state and dataset.")],
+    full: Annotated[bool, typer.Option(help="Ignore the saved state (since / ETag) and pull everything again.")] = False,
+) -> None:
+    """Pull every service's published data concurrently, validate it against its catalog, build one dataset."""
+    from rich.console import Console
+
+    from tooltune.collect import CollectConfig, collect_all
+    from tooltune.collect.present import print_report
+
+    report = collect_all(CollectConfig.load(services), output, full=full)
+    print_report(report, Console())
+    if report.failed:
+        raise typer.Exit(2)  # partial failure is never silent: scripts see a non-zero status
