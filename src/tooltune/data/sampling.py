@@ -59,6 +59,7 @@ PRODUCTS = ["Wireless headphones", "USB-C cable", "Mechanical keyboard", "Laptop
 # Prices people say: whole amounts most often, then the usual retail endings.
 CENT_ENDINGS = [0, 0, 0, 0, 0, 50, 50, 99, 95, 25, 75, 49, 10]
 
+_ROOT = re.compile(r"""starting with ['"`]?(/[\w.-]+)""", re.I)
 _EXAMPLE = re.compile(r"""(?:e\.g\.|such as|for example|like)\s*:?\s*\[?['"]([^'"]+)['"]""", re.I)
 _ID_NAME = re.compile(r"(^|_)(id|uuid|key|code|number|ref)$")
 
@@ -440,10 +441,14 @@ def _by_name(name: str, schema: dict[str, Any]) -> tuple[Gen, str]:
         return _person, "name"
     if lname in ("title", "subject", "summary", "headline"):
         return _choice(TITLES), "text"
+    # A description that names the root ("Absolute path, starting with /workspace") is what the
+    # model reads, so sampled paths start there too (the code service's sandbox).
+    root = _ROOT.search(schema.get("description") or "")
+    prefix = root.group(1).rstrip("/") if root else ""
     if lname in ("path", "file", "filename", "file_path", "filepath") or lname.endswith("_path"):
-        return (lambda rng: f"{rng.choice(FOLDERS)}/{rng.choice(FILE_STEMS)}.{rng.choice(EXTENSIONS)}"), "path"
+        return (lambda rng: f"{prefix}{rng.choice(FOLDERS)}/{rng.choice(FILE_STEMS)}.{rng.choice(EXTENSIONS)}"), "path"
     if lname in ("folder", "directory", "dir", "folder_path"):
-        return _choice(["/", *FOLDERS]), "path"
+        return _choice([prefix or "/", *(prefix + f for f in FOLDERS)]), "path"
     if lname in ("extension", "ext", "file_type"):
         return _choice(EXTENSIONS), "string"
     if lname in ("url", "uri", "link", "website", "endpoint", "webhook"):

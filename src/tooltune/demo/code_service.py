@@ -175,7 +175,7 @@ class CodeTools:
     def Grep(
         self,
         pattern: Annotated[str, Field(min_length=1, description=r"Python regular expression; escape special characters: 'Money\(' finds 'Money('.")],
-        path: Annotated[str | None, Field(description=f"File or folder to search, absolute (default {ROOT}).")] = None,
+        path: Annotated[str | None, Field(description=f"File or folder to search, starting with {ROOT} (default: all of it).")] = None,
         glob: Annotated[str | None, Field(description="Only files matching this glob, e.g. '*.py' or 'tests/**/*.py'.")] = None,
         output_mode: Annotated[Literal["files_with_matches", "content", "count"], Field(
             description="files_with_matches (default): file paths; content: matching lines; count: matches per file.")] = "files_with_matches",
@@ -214,7 +214,7 @@ class CodeTools:
     def Glob(
         self,
         pattern: Annotated[str, Field(min_length=1, description="Glob relative to path: '**/*.py' (any depth), 'src/*/*.py', '*.md'.")],
-        path: Annotated[str | None, Field(description=f"Absolute folder to search in (default {ROOT}).")] = None,
+        path: Annotated[str | None, Field(description=f"Folder to search in, starting with {ROOT} (default: all of it).")] = None,
     ) -> GlobResult:
         """Find files by name pattern; returns their absolute paths, sorted."""
         if pattern.startswith("/"):
