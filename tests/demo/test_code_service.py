@@ -215,3 +215,43 @@ async def test_code_chains_run_on_the_live_service(tmp_path: Path) -> None:
     assert runs > 50
     # Edits ran on a scratch copy; the pristine working copy is the shipped project.
     assert (tmp_path / "pristine" / "code" / "src/ledger/money.py").read_text() == (PROJECT / "src/ledger/money.py").read_text()
+
+
+async def test_synthetic_paths_start_in_the_sandbox(tmp_path: Path) -> None:
+    # The path descriptions say "starting with /workspace", so sampled paths do too.
+    import random
+
+    from tooltune.data.sampling import sampler_for
+    from tooltune.tools.catalog import Tool
+
+    async with Client(build_server("code", tmp_path)) as client:
+        listed = (await client.list_tools()).tools
+    rng = random.Random(0)
+    paths = []
+    for t in listed:
+        sampler = sampler_for(Tool.from_dict({"name": t.name, "description": t.description or "", "parameters": t.input_schema}))
+        for _ in range(20):
+            arguments = sampler.sample(rng)
+            paths += [arguments[k] for k in ("file_path", "path") if k in arguments]
+    assert len(paths) > 60 and all(p.startswith("/workspace/") for p in paths)
+    async with Client(build_server("files", tmp_path)) as client:  # "starting with '/'" names no root
+        read_file = next(t for t in (await client.list_tools()).tools if t.name == "read_file")
+    sampled = sampler_for(Tool.from_dict({"name": "read_file", "description": "", "parameters": read_file.input_schema})).sample(rng)
+    assert not sampled["path"].startswith("/workspace")
+
+
+def test_code_pipeline_config_loads_with_paths_from_its_folder() -> None:
+    import json
+
+    from tooltune.data.config import build_config
+    from tooltune.pipeline import PipelineConfig
+    from tooltune.train import load_train_config
+
+    configs = Path(__file__).parents[2] / "configs"
+    config = PipelineConfig.load(configs / "code-pipeline.yaml")
+    assert config.work_dir == configs.parent / ".tooltune" / "code-run" / "pipeline"
+    assert [Path(p).name for p in config.data["curated"]] == ["code.yaml"] and all(Path(p).is_file() for p in config.data["curated"])
+    assert "--service code" in config.services[0].mcp_stdio
+    build_config({**config.data, "catalog": "catalog.json", "output_dir": "out"})
+    assert load_train_config(None, [f"{k}={json.dumps(v)}" for k, v in config.train.items()]).max_length == 512
+    assert config.gates.critical_tools == ["Edit"]
