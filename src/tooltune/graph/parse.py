@@ -79,6 +79,7 @@ def parse_codebase(root: str | Path) -> CodeGraph:
     if not root.is_dir():
         raise DataError(f"{root}: not a folder. Give the root of a Python project (e.g. the repository checkout).")
     graph = CodeGraph(root=str(root))
+    prefix = _package_prefix(root)
     modules: list[_Module] = []
     for path in sorted(_python_files(root)):
         rel = path.relative_to(root).as_posix()
@@ -87,7 +88,7 @@ def parse_codebase(root: str | Path) -> CodeGraph:
         except (SyntaxError, UnicodeDecodeError, ValueError) as e:
             graph.skipped.append(f"{rel}: {type(e).__name__}: {e}")
             continue
-        modules.append(_collect(graph, rel, tree))
+        modules.append(_collect(graph, rel, tree, prefix))
     by_name = {m.name: m for m in modules}
     for module in modules:
         _link(graph, module, by_name)
@@ -101,9 +102,21 @@ def _python_files(root: Path):
             yield path
 
 
-def module_name(rel: str) -> str:
-    """``src/pkg/mod.py`` → ``pkg.mod`` (a leading ``src/`` layout folder dropped, ``__init__`` → the package)."""
-    parts = rel.removesuffix(".py").split("/")
+def _package_prefix(root: Path) -> list[str]:
+    """The dotted package ``root`` itself is part of (``src/tooltune`` → ``["tooltune"]``), so that
+    absolute imports inside it resolve when only the package folder is parsed."""
+    names: list[str] = []
+    folder = root
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        names.insert(0, folder.name)
+        folder = folder.parent
+    return names
+
+
+def module_name(rel: str, prefix: list[str] | None = None) -> str:
+    """``src/pkg/mod.py`` → ``pkg.mod`` (a leading ``src/`` layout folder dropped, ``__init__`` → the
+    package); ``prefix`` is the package the parsed root itself belongs to."""
+    parts = [*(prefix or []), *rel.removesuffix(".py").split("/")]
     if parts[0] == "src" and len(parts) > 1:
         parts = parts[1:]
     if parts[-1] == "__init__" and len(parts) > 1:
@@ -122,8 +135,8 @@ class _Module:
     """Local name → dotted target (``from a.b import c as d`` gives ``d → a.b.c``)."""
 
 
-def _collect(graph: CodeGraph, rel: str, tree: ast.Module) -> _Module:
-    module = _Module(module_name(rel), rel, tree)
+def _collect(graph: CodeGraph, rel: str, tree: ast.Module, prefix: list[str]) -> _Module:
+    module = _Module(module_name(rel, prefix), rel, tree)
     graph.nodes[rel] = Node("CodeFile", rel, {
         "path": rel, "module": module.name, "docstring": ast.get_docstring(tree) or "",
         "lines": max((getattr(n, "end_lineno", 0) or 0 for n in tree.body), default=0),
