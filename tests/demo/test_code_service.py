@@ -117,6 +117,8 @@ async def test_every_tool_and_every_refusal_over_stdio(tmp_path: Path) -> None:
             assert "shell operator ';'" in await error(client, "Bash", command="ls; rm -rf src")
             assert "shell operator '>'" in await error(client, "Bash", command="echo x > README.md")
             assert "find -exec" in await error(client, "Bash", command="find . -exec rm {} +")
+            sed = await ok(client, "Bash", command="sed -n '1e id' README.md")  # GNU sed runs programs with 'e'
+            assert sed["exit_code"] == 1 and "disabled in sandbox mode" in sed["stderr"]
             assert "outside the sandbox" in await error(client, "Bash", command=f"cat {outside}")
             assert "leads outside the sandbox" in await error(client, "Bash", command="cat leak.txt")
             assert "leads outside the sandbox" in await error(client, "Bash", command="ls ../..")

@@ -129,6 +129,8 @@ class Sandbox:
                             "pipe the file names to an allowed program instead, or use Grep.")
         argv = [sys.executable, "-m", "pytest"] if program == "pytest" else (
             [sys.executable] if program in ("python", "python3") else [program])
+        if program == "sed":
+            argv.append("--sandbox")  # GNU sed's e/r/w commands would run programs and write anywhere
         for arg in args:
             argv.extend(self._argument(arg, command))
         return argv
