@@ -19,11 +19,12 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
 
 from tooltune.publish.audit import AuditLog
 from tooltune.publish.auth import AuthFailure, Caller, require_role, verify_token
@@ -33,6 +34,7 @@ from tooltune.publish.ratelimit import RateLimiter
 from tooltune.publish.store import PublishedData
 
 Format = Literal["tooltune", "openai", "chatml"]
+_BEARER = HTTPBearer(auto_error=False, description="JWT with the ml_orchestrator role in its roles claim.")
 _OUTCOMES = {200: "allowed", 304: "not_modified", 401: "unauthenticated", 403: "forbidden", 422: "invalid_request",
              429: "rate_limited"}
 
@@ -47,8 +49,11 @@ class Publisher:
         self.audit = audit or AuditLog(config.db_url)
         self.limiter = limiter or RateLimiter(config.rate_limit, config.rate_window_s)
 
-    def authorize(self, request: Request) -> Caller:
-        """Verify the token, count the request, check the role; raise the refusal as an HTTP error."""
+    def authorize(self, request: Request, _scheme: Annotated[Any, Security(_BEARER)] = None) -> Caller:
+        """Verify the token, count the request, check the role; raise the refusal as an HTTP error.
+
+        ``_scheme`` only declares the bearer scheme in the OpenAPI document; the header is read
+        here so that a malformed one gets its own message."""
         failure: AuthFailure | None = None
         caller: Caller | None = None
         try:
