@@ -1,9 +1,41 @@
-"""`tooltune` commands of this room, registered on the main app by :func:`register` (cli.py)."""
+"""`tooltune api`, registered on the main app by :func:`register` (cli.py)."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    """Add this room's commands to ``app`` (top level) or to one of ``groups`` (e.g. ``groups["data"]``)."""
+    """Add the top-level ``api`` command."""
+    app.command("api")(api)
+
+
+def api(
+    host: Annotated[str, typer.Option(help="Interface to listen on; read-only routes are open only on loopback.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8600,
+    token: Annotated[Optional[str], typer.Option(envvar="TOOLTUNE_API_TOKEN", show_envvar=True,
+                                                 help="Bearer token for mutating routes (default: a random one, printed).")] = None,
+    registry: Annotated[Optional[str], typer.Option(help="Registry database URL (default: $TOOLTUNE_DB_URL or .tooltune/registry.db).")] = None,
+    work_dir: Annotated[Path, typer.Option(help="Where job runs, worker logs, datasets and evaluations go.")] = Path(".tooltune/api"),
+    open_reads: Annotated[Optional[bool], typer.Option("--open-reads/--closed-reads",
+                                                       help="Serve read-only routes without a token (default: on loopback only).")] = None,
+) -> None:
+    """Serve the job API (datasets, training jobs, models, evaluations) and its dashboard at /."""
+    import secrets
+
+    import uvicorn
+
+    from tooltune.api.app import create_app
+    from tooltune.api.settings import ApiSettings
+
+    generated = token is None
+    settings = ApiSettings(host=host, port=port, token=token or secrets.token_urlsafe(18), registry_url=registry,
+                           work_dir=work_dir, open_reads=open_reads)
+    app = create_app(settings)
+    typer.echo(f"tooltune api: http://{settings.host}:{settings.port}/ (registry {app.state.registry.url})", err=True)
+    if generated:
+        typer.echo(f"tooltune api: no --token or $TOOLTUNE_API_TOKEN given; this run's token is {settings.token}", err=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

@@ -209,6 +209,73 @@ class Registry:
                 job.progress = 1.0
             return job_record(s, job)
 
+    # The job API's worker protocol (tooltune.api): the API creates a pending job and records the
+    # worker it spawned; the worker claims it, reports progress (which answers whether a cancel was
+    # asked for) and finishes it; the API marks a job failed when its worker is gone.
+
+    def set_job_worker(self, job_id: int, pid: int) -> JobRecord:
+        """Record the process that runs (or will run) a pending or running job."""
+        with self._tx() as s:
+            job = _job(s, job_id)
+            _check_active(job)
+            job.worker_pid, job.updated_at = pid, utcnow()
+            return job_record(s, job)
+
+    def claim_job(self, job_id: int, pid: int) -> JobRecord:
+        """The worker ``pid`` takes a pending job: it becomes ``running``. Refused (RegistryError)
+        when the job is not pending, e.g. cancelled before the worker got to it."""
+        with self._tx() as s:
+            job = _job(s, job_id)
+            if job.status is not JobStatus.PENDING or job.cancel_requested:
+                state = "cancel was requested" if job.cancel_requested else f"it is {job.status}"
+                raise RegistryError(f"training job {job_id} cannot be claimed: {state}.")
+            _job_transition(job, JobStatus.RUNNING)
+            job.worker_pid, job.updated_at = pid, utcnow()
+            return job_record(s, job)
+
+    def report_progress(self, job_id: int, *, step: int, total_steps: int | None, epoch: float,
+                        losses: Sequence[Mapping[str, Any]] = ()) -> bool:
+        """Store a running job's step / total, epoch and new loss entries (each with its own step
+        and epoch); returns whether a cancel was requested, so one transaction does both."""
+        with self._tx() as s:
+            job = _job(s, job_id)
+            if job.status is not JobStatus.RUNNING:
+                raise RegistryError(f"training job {job_id} is {job.status}; only a running job reports progress.")
+            job.step, job.epoch, job.total_steps = step, epoch, total_steps
+            if total_steps:
+                job.progress = min(1.0, max(0.0, step / total_steps))
+            if losses:
+                job.losses = [*job.losses, *({k: v for k, v in entry.items()} for entry in losses)]
+            job.updated_at = utcnow()
+            return bool(job.cancel_requested)
+
+    def request_cancel(self, job_id: int) -> JobRecord:
+        """Ask a pending or running job to stop; the worker ends it as ``cancelled``."""
+        with self._tx() as s:
+            job = _job(s, job_id)
+            _check_active(job)
+            job.cancel_requested, job.updated_at = True, utcnow()
+            return job_record(s, job)
+
+    def fail_if_active(self, job_id: int, reason: str) -> JobRecord | None:
+        """Mark a job failed with ``reason`` unless it has already finished (then None): for a
+        worker found dead, which may have finished the job just before."""
+        with self._tx() as s:
+            job = _job(s, job_id)
+            if job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
+                return None
+            _job_transition(job, JobStatus.FAILED)
+            job.error = reason
+            job.finished_at = job.updated_at = utcnow()
+            return job_record(s, job)
+
+    def active_jobs(self) -> list[JobRecord]:
+        """Pending and running jobs, oldest first."""
+        with self._tx() as s:
+            query = (select(TrainingJob).where(TrainingJob.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
+                     .order_by(TrainingJob.id))
+            return [job_record(s, j) for j in s.scalars(query)]
+
     def get_job(self, job_id: int) -> JobRecord:
         with self._tx() as s:
             return job_record(s, _job(s, job_id))
@@ -362,6 +429,19 @@ class Registry:
             s.flush()
             return comparison_record(row, base_model, cand_model)
 
+    def get_comparison(self, comparison_id: int) -> ComparisonRecord:
+        with self._tx() as s:
+            row = s.get(Comparison, comparison_id)
+            if row is None:
+                raise RegistryError(f"no comparison {comparison_id} in the registry; list them with list_comparisons().")
+            return comparison_record(row, s.get(Model, row.base_model_id), s.get(Model, row.candidate_model_id))
+
+    def list_comparisons(self, limit: int = 50) -> list[ComparisonRecord]:
+        """Every comparison, newest first."""
+        with self._tx() as s:
+            rows = s.scalars(select(Comparison).order_by(Comparison.id.desc()).limit(limit))
+            return [comparison_record(r, s.get(Model, r.base_model_id), s.get(Model, r.candidate_model_id)) for r in rows]
+
     def comparisons(self, name: str, version: str | None = None) -> list[ComparisonRecord]:
         """Comparisons where this version was the candidate, newest first."""
         with self._tx() as s:
@@ -414,6 +494,12 @@ class Registry:
             rows = s.scalars(select(GateDecisionRow).where(GateDecisionRow.model_id == model.id)
                              .order_by(GateDecisionRow.id.desc()))
             return [_decision(s, r, model) for r in rows]
+
+    def last_decision(self) -> GateDecision | None:
+        """The most recent gate decision of any model."""
+        with self._tx() as s:
+            row = s.scalar(select(GateDecisionRow).order_by(GateDecisionRow.id.desc()).limit(1))
+            return _decision(s, row, s.get(Model, row.model_id)) if row is not None else None
 
     # ---- deployment -------------------------------------------------------------------------
 
@@ -646,6 +732,11 @@ def _job_transition(job: TrainingJob, to: JobStatus) -> None:
     job.status = to
     if to is JobStatus.RUNNING:
         job.started_at = utcnow()
+
+
+def _check_active(job: TrainingJob) -> None:
+    if job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
+        raise RegistryError(f"training job {job.id} is {job.status}; it has finished, so there is nothing to change.")
 
 
 def _dataset(s: Session, version: str) -> Dataset:

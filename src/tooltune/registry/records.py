@@ -57,6 +57,9 @@ class JobRecord(_Record):
     error: str | None
     run_dir: str
     dataset_version: str | None
+    worker_pid: int | None = Field(None, description="Process id of the job API's worker running the job.")
+    total_steps: int | None = Field(None, description="Planned optimizer steps (known once training starts).")
+    cancel_requested: bool = Field(False, description="Cancel asked for; the worker stops at its next check.")
     created_at: datetime
     started_at: datetime | None
     updated_at: datetime
@@ -184,7 +187,8 @@ def job_record(s: Session, j: TrainingJob) -> JobRecord:
     dataset = s.get(Dataset, j.dataset_id) if j.dataset_id else None
     return JobRecord(id=j.id, status=j.status, progress=j.progress, step=j.step, epoch=j.epoch, losses=j.losses,
                      config=j.config, error=j.error, run_dir=j.run_dir,
-                     dataset_version=dataset.version if dataset else None, created_at=j.created_at,
+                     dataset_version=dataset.version if dataset else None, worker_pid=j.worker_pid,
+                     total_steps=j.total_steps, cancel_requested=bool(j.cancel_requested), created_at=j.created_at,
                      started_at=j.started_at, updated_at=j.updated_at, finished_at=j.finished_at)
 
 
