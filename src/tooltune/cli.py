@@ -269,6 +269,8 @@ def eval_cmd(
     max_new_tokens: Annotated[int, typer.Option(help="Generation limit per turn.")] = 256,
     limit: Annotated[Optional[int], typer.Option(help="At most this many examples per split.")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Folder for results.jsonl and metrics.json.")] = None,
+    tool_listing: Annotated[str, typer.Option(help="model, schema or compact: how a model on tooltune's built-in template sees the tools (see EvalConfig).")] = "model",
+    dtype: Annotated[str, typer.Option(help="auto, fp32, bf16 (fast on CPUs with AMX) or fp16.")] = "auto",
 ) -> None:
     """Run a model on the test splits: batched greedy generation, the serving parser, BFCL-style matching."""
     if ctx.invoked_subcommand is not None:
@@ -279,7 +281,8 @@ def eval_cmd(
 
     given = {"splits": split.split(",")} if split else {}
     result = run_eval(EvalConfig(model=model, adapter=adapter, data_dir=data, output_dir=output, constrained=constrained,
-                                 batch_size=batch_size, max_new_tokens=max_new_tokens, limit=limit, **given))
+                                 batch_size=batch_size, max_new_tokens=max_new_tokens, limit=limit,
+                                 tool_listing=tool_listing, dtype=dtype, **given))
     _print_metrics(result.metrics, f"{model}{' + ' + str(adapter) if adapter else ''} → {output}")
 
 
@@ -474,7 +477,15 @@ def _register_rooms() -> None:
 _register_rooms()
 
 
+def _third_party_log() -> Path:
+    """Where transformers/PEFT/TRL chatter goes instead of the terminal ($TOOLTUNE_LOG_FILE)."""
+    return Path(os.environ.get("TOOLTUNE_LOG_FILE") or Path(".tooltune") / "logs" / "third-party.log")
+
+
 def main() -> None:
+    from tooltune.train.quiet import route_third_party
+
+    route_third_party(_third_party_log())
     try:
         app()
     except TooltuneError as e:

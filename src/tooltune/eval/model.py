@@ -116,7 +116,9 @@ def load_model(
     that swaps adapters passes False. Raises :class:`ConfigError` naming what could not be loaded.
     """
     from tooltune.train.base import resolve_model_name
+    from tooltune.train.quiet import settle_transformers
 
+    settle_transformers()
     torch_device, torch_dtype = _placement(device, dtype)
     model = resolve_model_name(str(model))
     path = Path(model)

@@ -28,7 +28,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -38,6 +38,7 @@ from tooltune.errors import CatalogError, ConfigError, DataError
 from tooltune.eval.generate import Generation, Generator, stats
 from tooltune.eval.metrics import ExampleResult, Metrics, compute_metrics
 from tooltune.eval.score import ScoreResult, score_output, write_results
+from tooltune.formats.chat import use_tool_listing
 from tooltune.tools.catalog import Tool, ToolCatalog
 
 DEFAULT_SPLITS = ("test_phrasing", "test_zero_shot", "test_multistep", "holdout")
@@ -61,6 +62,11 @@ class EvalConfig(BaseModel):
     limit: int | None = Field(None, gt=0, description="Evaluate at most this many examples per split (the first ones in each file).")
     agent: bool = Field(True, description="Also run sequence examples of demo services end to end through the agent loop.")
     agent_max_steps: int = Field(6, gt=0, description="Most model turns per agent-loop run.")
+    tool_listing: Literal["model", "schema", "compact"] = Field(
+        "model", description="For models on tooltune's built-in template (no tool support of their own, e.g. a "
+        "SmolLM2 base): list tools as JSON Schema or compact signatures (TrainConfig.tool_listing). 'model' keeps "
+        "what the model was saved with: a run's own listing, schema for a base. Set it to the tuned run's listing "
+        "to evaluate a base on the same prompt bytes.")
     device: str = Field("auto", description="auto (CUDA when available), cpu, cuda, cuda:N.")
     dtype: str = Field("auto", description="auto (bf16 on a bf16-capable GPU, else fp32), fp32, bf16, fp16.")
 
@@ -139,6 +145,8 @@ def run_eval(config: EvalConfig) -> EvalResult:
     examples_by_split, skipped = _read_splits(config)
     catalog = _catalog(config)
     loaded = load_model(config.model, config.adapter, device=config.device, dtype=config.dtype)
+    if config.tool_listing != "model":
+        use_tool_listing(loaded.tokenizer, config.tool_listing)
     generator = Generator(loaded, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
                           constrained=config.constrained)
     out = Path(config.output_dir)

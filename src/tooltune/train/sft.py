@@ -33,12 +33,13 @@ from pydantic import BaseModel, Field
 
 from tooltune.data.examples import Example
 from tooltune.errors import TrainError
-from tooltune.formats.chat import chat_setup
+from tooltune.formats.chat import chat_setup, use_tool_listing
 from tooltune.tools.catalog import ToolCatalog, content_hash
 from tooltune.train import manifest as mf
 from tooltune.train.callbacks import MetricsLog, RichProgress
 from tooltune.train.config import TrainConfig
 from tooltune.train.dataset import DatasetStats, build_dataset, read_split
+from tooltune.train.quiet import settle_transformers
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> RunResult:
         resume_from = latest_checkpoint(config.output_dir) if config.resume else None
     data = _read_data(config)
 
+    settle_transformers()
     tokenizer = _load_tokenizer(config)
     data.tokenize(tokenizer, config)
     model, commit_hash = _load_model(config)
@@ -206,7 +208,8 @@ class _Data:
 
 def _read_data(config: TrainConfig) -> _Data:
     train_path, val_path = config.data_dir / "train.jsonl", config.data_dir / "val.jsonl"
-    return _Data(train_path, val_path, read_split(train_path), read_split(val_path, required=False),
+    val = read_split(val_path, required=False)
+    return _Data(train_path, val_path, read_split(train_path), val[:config.val_limit] if config.val_limit else val,
                  _load_catalog(config))
 
 
@@ -359,6 +362,7 @@ def _load_tokenizer(config: TrainConfig):
         raise TrainError(f"base_model: cannot load the tokenizer of {config.base_model!r}: {e}") from e
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    use_tool_listing(tokenizer, config.tool_listing)
     return tokenizer
 
 
@@ -439,7 +443,8 @@ def _sft_args(config: TrainConfig, *, has_eval: bool, early_stopping: bool):
         activation_checkpointing=config.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
         dataloader_pin_memory=torch.cuda.is_available(),
-        use_cpu=_multi_process_on_cpu(),  # DDP over gloo; single-process CPU runs need no flag
+        # DDP over gloo needs it; so does bf16 autocast on a CPU (transformers refuses bf16 without it).
+        use_cpu=_multi_process_on_cpu() or (precision == "bf16" and not torch.cuda.is_available()),
         seed=config.seed,
         eval_strategy="steps" if has_eval else "no",
         eval_steps=config.eval_steps,
