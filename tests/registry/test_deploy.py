@@ -111,7 +111,8 @@ def test_partial_decision_keeps_the_previous_model_for_failing_services(register
     registry.deploy("shop-agent", "1.0.0", actor="alice")
     register("v2", evaluation=metrics(0.93, per_service=_services(0.97, 0.85)))
 
-    decision = registry.check_gates("shop-agent", "1.1.0", actor="ci")
+    # One of two services failing is 50%: partial only where the gate config allows that many.
+    decision = registry.check_gates("shop-agent", "1.1.0", GateConfig(partial_below=0.51), actor="ci")
     assert decision.outcome is Outcome.PARTIAL and decision.deploy_services == ["shop"]
     assert decision.keep_services == ["calendar"] and decision.id is not None
     with pytest.raises(GateError, match=r"(?s)partial: it allows only services shop.*services=\['shop'\]"):
@@ -143,7 +144,7 @@ def test_service_rollback(register, registry, metrics):
     register("v1", evaluation=metrics(0.90, per_service=_services(0.90, 0.90)))
     registry.deploy("shop-agent", "1.0.0", actor="alice")
     register("v2", evaluation=metrics(0.93, per_service=_services(0.97, 0.85)))
-    registry.deploy("shop-agent", "1.1.0", actor="ci", services=["shop"])
+    registry.deploy("shop-agent", "1.1.0", actor="ci", services=["shop"], gate_config=GateConfig(partial_below=0.51))
     assert registry.rollback("shop-agent", actor="bob", service="shop").version == "1.0.0"
     assert registry.deployed("shop-agent", "shop").version == "1.0.0"
     with pytest.raises(RegistryError, match="service 'calendar' has no deployment of its own"):

@@ -12,17 +12,32 @@ check it made with its numbers, so a decision can be audited later. Checks come 
   that service fails: the decision is then *partial* — the new model for passing services, the
   previous one kept for failing services.
 
+With per-service metrics, a service's own tests can also carry its own minimum
+(``service_min_accuracy``, e.g. from its publisher's ``min_accuracy_required``).
+
+**Fallback strategy** when services fail (``GateDecision.fallback``, derived from the recorded
+checks and config, so it reads the same after a round trip through the registry):
+
+- fewer than ``partial_below`` (20%) of the services fail → *partial*: the new model for the
+  passing services, the previous one kept for the failing ones, their owners listed;
+- from 20% up to ``specialize_above`` (50%) → *blocked*, with the failure pattern analysed (the
+  categories and critical tools that fail in more than one service point at the training data,
+  not at one service);
+- above 50% → *blocked*, and ``specialize`` is suggested: one LoRA adapter per failing service,
+  trained on its own data and registered for that service only (``pipeline.specialize``).
+
 Accuracies are fractions in [0, 1]; regressions and improvements are in percentage points.
 """
 
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
 from tooltune.errors import ConfigError
 from tooltune.registry.metrics import Breakdown, EvalMetrics
@@ -51,6 +66,21 @@ class GateConfig(BaseModel):
     min_zero_shot: float | None = Field(
         None, ge=0, le=1, description="Minimum accuracy on the zero-shot split (held-out tools); null turns it off.")
     zero_shot_split: str = Field("test_zero_shot", description="Name of the zero-shot split in per_split.")
+    service_min_accuracy: dict[str, float] = Field(
+        default_factory=dict, description="Per service: accuracy its own tests must reach (its publisher's min_accuracy_required).")
+    service_owners: dict[str, str] = Field(
+        default_factory=dict, description="Per service: who to tell when it fails its gate.")
+    partial_below: float = Field(
+        0.2, gt=0, le=1, description="Deploy partially while fewer than this share of services fail; otherwise block.")
+    specialize_above: float = Field(
+        0.5, ge=0, le=1, description="Above this share of failing services, suggest one specialized adapter per failing service.")
+
+    @model_validator(mode="after")
+    def _fractions(self) -> GateConfig:
+        bad = {s: v for s, v in self.service_min_accuracy.items() if not 0 <= v <= 1}
+        if bad:
+            raise ValueError(f"service_min_accuracy must hold fractions in [0, 1]; got {bad}")
+        return self
 
     @classmethod
     def load(cls, path: str | Path) -> GateConfig:
@@ -100,6 +130,7 @@ class CheckName(str, enum.Enum):
     CRITICAL_TOOL = "critical_tool"
     CRITICAL_TOOL_REGRESSION = "critical_tool_regression"
     SERVICE_REGRESSION = "service_regression"
+    SERVICE_MINIMUM = "service_minimum"
 
     def __str__(self) -> str:
         return self.value
@@ -126,6 +157,24 @@ class Check(BaseModel):
         return where if self.scope == GLOBAL else f"{self.scope}/{where}"
 
 
+Strategy = Literal["none", "partial", "blocked_pattern", "specialize", "blocked_global"]
+
+
+class Fallback(BaseModel):
+    """What happens to the services when some fail, and why (see the module doc)."""
+
+    strategy: Strategy
+    failing_services: list[str] = Field(default_factory=list)
+    failing_fraction: float | None = Field(None, description="Failing services / services evaluated.")
+    owners: dict[str, str | None] = Field(default_factory=dict, description="Owner of each failing service.")
+    common_categories: dict[str, int] = Field(
+        default_factory=dict, description="Weak categories → how many failing services share them (most shared first).")
+    common_tools: dict[str, int] = Field(
+        default_factory=dict, description="Failing critical tools → how many failing services share them.")
+    failed_checks: dict[str, int] = Field(default_factory=dict, description="Failed check code → count.")
+    message: str
+
+
 class GateDecision(BaseModel):
     """Every check, the outcome, and which services get the candidate."""
 
@@ -143,13 +192,21 @@ class GateDecision(BaseModel):
     def failed(self) -> list[Check]:
         return [c for c in self.checks if not c.passed]
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def fallback(self) -> Fallback:
+        """The fallback strategy, derived from the checks and the config (never stored apart)."""
+        return fallback_for(self.checks, self.config)
+
     def summary(self) -> str:
-        """One line for the outcome, then one per failed check."""
+        """One line for the outcome, one for the fallback when services failed, then one per failed check."""
         who = f"{self.candidate} vs {self.baseline or 'nothing deployed'}: " if self.candidate else ""
         head = f"{who}{self.outcome} ({len(self.checks) - len(self.failed)}/{len(self.checks)} checks passed)"
         if self.outcome is Outcome.PARTIAL:
             head += f"; deploy to {', '.join(self.deploy_services)}, keep {', '.join(self.keep_services)}"
-        return "\n".join([head, *(f"  FAILED {c.label}: {c.message}" for c in self.failed)])
+        fallback = self.fallback
+        lines = [head] + ([f"  fallback {fallback.strategy}: {fallback.message}"] if fallback.strategy != "none" else [])
+        return "\n".join([*lines, *(f"  FAILED {c.label}: {c.message}" for c in self.failed)])
 
 
 def evaluate_gates(
@@ -187,6 +244,9 @@ def evaluate_gates(
             else:
                 base_service = base.per_service.get(service) if base is not None else None
             checks.extend(_scoped(cand.per_service[service], base_service, config, service))
+            if service in config.service_min_accuracy:
+                checks.append(_minimum(CheckName.SERVICE_MINIMUM, None, cand.per_service[service].overall,
+                                       config.service_min_accuracy[service], service, f"service {service} on its own tests"))
         covered = {tool for s in services for tool in cand.per_service[s].per_tool}
         orphans = [t for t in config.critical_tools if t not in covered]
         checks.extend(_critical_tools(cand, base, config, GLOBAL, orphans))
@@ -198,10 +258,12 @@ def evaluate_gates(
         outcome, deploy, keep = Outcome.BLOCKED, [], services
     elif not failed_scopes:
         outcome, deploy, keep = Outcome.DEPLOY, services, []
-    else:
+    elif sum(s in failed_scopes for s in services) / len(services) < config.partial_below - _EPS:
         deploy = [s for s in services if s not in failed_scopes]
         keep = [s for s in services if s in failed_scopes]
-        outcome = Outcome.PARTIAL if deploy else Outcome.BLOCKED
+        outcome = Outcome.PARTIAL
+    else:  # too many services fail for a partial deployment: the fallback says what to do instead
+        outcome, deploy, keep = Outcome.BLOCKED, [], services
     return GateDecision(outcome=outcome, passed=outcome is Outcome.DEPLOY, checks=checks,
                         deploy_services=deploy, keep_services=keep, config=config)
 
@@ -281,3 +343,65 @@ def _critical_tools(cand: Breakdown, base: Breakdown | None, config: GateConfig,
             checks.append(_regression(CheckName.CRITICAL_TOOL_REGRESSION, tool, observed,
                                       base.per_tool.get(tool) if base else None, config, scope))
     return checks
+
+
+def fallback_for(checks: list[Check], config: GateConfig) -> Fallback:
+    """The fallback strategy of a set of checks (see the module doc)."""
+    failed = [c for c in checks if not c.passed]
+    codes = dict(Counter(str(c.name) for c in failed).most_common())
+    services = sorted({c.scope for c in checks if c.scope != GLOBAL})
+    if any(c.scope == GLOBAL for c in failed):
+        labels = ", ".join(c.label for c in failed if c.scope == GLOBAL)
+        return Fallback(strategy="blocked_global", failed_checks=codes,
+                        message=f"a suite-wide check failed ({labels}): no service gets the candidate")
+    failing = sorted({c.scope for c in failed})
+    if not failing:
+        return Fallback(strategy="none", message="every check passed" if services else "no per-service results")
+    fraction = len(failing) / len(services)
+    owners = {s: config.service_owners.get(s) for s in failing}
+    categories, tools = _pattern(checks, failing, config)
+    share = f"{len(failing)} of {len(services)} services ({fraction:.0%}) fail"
+    who = ", ".join(f"{s} (owner {owners[s] or 'unknown'})" for s in failing)
+    shared = _shared(categories, tools, len(failing))
+    if fraction < config.partial_below - _EPS:
+        strategy: Strategy = "partial"
+        message = f"{share}: partial deployment; {who} keep their previous model"
+    elif fraction <= config.specialize_above + _EPS:
+        strategy = "blocked_pattern"
+        message = f"{share} (at least {config.partial_below:.0%}): blocked; failing: {who}; {shared}"
+    else:
+        strategy = "specialize"
+        message = (f"{share} (over {config.specialize_above:.0%}): blocked; failing: {who}; {shared}; "
+                   "run with specialize to train one adapter per failing service on its own data")
+    return Fallback(strategy=strategy, failing_services=failing, failing_fraction=round(fraction, 6), owners=owners,
+                    common_categories=categories, common_tools=tools, failed_checks=codes, message=message)
+
+
+def _pattern(checks: list[Check], failing: list[str], config: GateConfig) -> tuple[dict[str, int], dict[str, int]]:
+    """Categories weak in each failing service (regressed, or below both the service's minimum
+    and its own overall accuracy: the ones pulling it down) and failing critical tools, counted
+    over the failing services."""
+    categories: Counter[str] = Counter()
+    tools: Counter[str] = Counter()
+    for service in failing:
+        minimum = config.service_min_accuracy.get(service)
+        own = [c for c in checks if c.scope == service]
+        overall = next((c.observed for c in own if c.name in (CheckName.SERVICE_MINIMUM, CheckName.SERVICE_REGRESSION)
+                        and c.observed is not None), None)
+        bar = min(minimum, overall) if minimum is not None and overall is not None else minimum
+        weak = {c.subject for c in own if c.name is CheckName.CATEGORY_REGRESSION and c.subject and
+                (not c.passed or (bar is not None and c.observed is not None and c.observed + _EPS < bar))}
+        categories.update(weak)
+        tools.update({c.subject for c in own if not c.passed and c.subject and
+                      c.name in (CheckName.CRITICAL_TOOL, CheckName.CRITICAL_TOOL_REGRESSION)})
+    return dict(categories.most_common()), dict(tools.most_common())
+
+
+def _shared(categories: dict[str, int], tools: dict[str, int], failing: int) -> str:
+    if failing < 2:
+        parts = [f"weak categories: {', '.join(categories)}" if categories else "",
+                 f"failing critical tools: {', '.join(tools)}" if tools else ""]
+        return "; ".join(p for p in parts if p) or "no category or critical tool stands out"
+    common = [f"{k} ({n}/{failing} services)" for k, n in {**categories, **tools}.items() if n > 1]
+    return ("shared by several failing services: " + ", ".join(common) + " (look at the training data for these)"
+            if common else "no category or critical tool is shared: the failures look service-specific")
