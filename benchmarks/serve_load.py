@@ -75,6 +75,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120, help="Wall-time bound of the load phase.")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="OMP threads of the server process.")
+    parser.add_argument("--tools", default="", help="Comma-separated shop tools to offer (default: all eight); the "
+                                                  "queries' named functions must be among them.")
     args = parser.parse_args()
     if args.clients < 1 or args.requests < 1 or args.seconds <= 0:
         parser.error("--clients, --requests and --seconds must be positive")
@@ -83,6 +85,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="tooltune-serve-load-"))
     tools = list(discover(mcp_stdio=f"{TOOLTUNE} demo-server --service shop --data-dir {work / 'shop'} --reset"))
+    if args.tools:
+        tools = [t for t in tools if t.name in args.tools.split(",")]
     schemas = {t.name: t.parameters for t in tools}
     model = _hermes_copy(args.model, work) if args.hermes else args.model
     port = _free_port()
@@ -105,9 +109,13 @@ def main() -> None:
         result = _load(url, [t.to_openai() for t in tools], schemas, args)
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # uvicorn waits for generations still in flight
+            server.kill()
+            server.wait()
         shutil.rmtree(work, ignore_errors=True)
-    result.update(model=args.model, hermes_template=args.hermes, clients=args.clients, max_tokens=args.max_tokens,
+    result.update(tools=len(tools), model=args.model, hermes_template=args.hermes, clients=args.clients, max_tokens=args.max_tokens,
                   server_threads=args.threads, cpus=os.cpu_count())
     print(json.dumps(result, indent=2))
 
@@ -118,6 +126,7 @@ def _load(url: str, tools: list[dict], schemas: dict, args: argparse.Namespace) 
     latencies: list[float] = []
     errors: list[str] = []
     deadline = time.monotonic() + args.seconds
+    calls = [c for c in CALLS if c in schemas] or list(schemas)
 
     def client(worker: int) -> None:
         nonlocal issued
@@ -130,7 +139,7 @@ def _load(url: str, tools: list[dict], schemas: dict, args: argparse.Namespace) 
                     issued += 1
                 body = {"model": "base", "messages": [{"role": "user", "content": QUERIES[k % len(QUERIES)]}],
                         "tools": tools, "max_tokens": args.max_tokens,
-                        "tool_choice": {"type": "function", "function": {"name": CALLS[k % len(CALLS)]}}}
+                        "tool_choice": {"type": "function", "function": {"name": calls[k % len(calls)]}}}
                 t0 = time.perf_counter()
                 try:
                     response = http.post("/v1/chat/completions", json=body)

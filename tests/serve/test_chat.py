@@ -61,3 +61,23 @@ def test_loop_executes_each_call_on_the_live_server(hermes_base, shop_command, s
     tool_message = next(m for m in done.messages if m["role"] == "tool")
     assert json.dumps(tool_message["content"], sort_keys=True) == json.dumps(first.result, sort_keys=True)
     assert len(done.turns) == 2 and exchange.latency_s > 0
+
+
+def test_endpoint_model_talks_to_tooltune_serve_with_the_service_header(server, shop_command, shop_tools):
+    """The loop's model behind `tooltune serve`: calls come back as OpenAI tool_calls and are
+    executed on the shop server; the service header routes to the shop version."""
+    import openai
+
+    from tooltune.serve.chat import EndpointModel, run_chat
+
+    model = EndpointModel(f"{server}/v1", "shop-assistant", service="shop", max_tokens=32)
+    query = "Show me the payments that are processing"
+    [[exchange]] = run_chat([("served", model)], [query], shop_tools[:2], mcp_stdio=shop_command, max_steps=1)
+    direct = openai.OpenAI(base_url=f"{server}/v1", api_key="unused").chat.completions.create(
+        model="shop-assistant@1.0.1", messages=[{"role": "user", "content": query}],
+        tools=[t.to_openai() for t in shop_tools[:2]], max_tokens=32).choices[0].message
+    done = exchange.conversation
+    calls = [(c.function.name, json.loads(c.function.arguments)) for c in direct.tool_calls or []]
+    assert [(c.name, c.arguments) for c in done.calls] == calls
+    if not calls:
+        assert done.ending == "answered" and done.final_text == (direct.content or "").strip()

@@ -79,8 +79,9 @@ def openai_call(call: ToolCall) -> dict[str, Any]:
             "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)}}
 
 
-def read_turn(fmt: CallFormat, generation: Generation, *, tool_choice: Any, stop: list[str]) -> Turn:
-    """Cut ``generation`` at the first stop string, parse it, and pick the finish reason."""
+def read_turn(fmt: CallFormat, generation: Generation, *, tool_choice: Any, stop: list[str], parallel: bool = True) -> Turn:
+    """Cut ``generation`` at the first stop string, parse it, and pick the finish reason.
+    ``parallel=False`` (``parallel_tool_calls: false``) keeps the first call only."""
     text = generation.text
     cut = min((i for i in (text.find(s) for s in stop) if i != -1), default=-1)
     if cut != -1:
@@ -91,6 +92,7 @@ def read_turn(fmt: CallFormat, generation: Generation, *, tool_choice: Any, stop
     parsed = fmt.parse(text)
     if parsed.kind is ParseKind.CALLS:
         calls = [ToolCall(c.name, c.arguments, id=f"call_{uuid.uuid4().hex[:24]}") for c in parsed.calls]
+        calls = calls if parallel else calls[:1]
         return Turn(parsed.content or None, calls, "tool_calls", generation)
     # Malformed call markup is returned as the text it is, as other OpenAI-compatible servers do.
     return Turn(parsed.content if parsed.kind is ParseKind.NO_CALL else text, [], finish, generation)
@@ -182,11 +184,13 @@ def create_app(settings: ServeSettings, pool: ModelPool | None = None) -> FastAP
         choice = body.tool_choice or ("auto" if body.tools else "none")
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            events = _stream(service, served, prompt, grammar, limit, choice, stop, include_usage)
+            events = _stream(service, served, prompt, grammar, limit, choice, stop, include_usage,
+                             body.parallel_tool_calls is not False)
             return StreamingResponse(events, media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         generation = await anyio.to_thread.run_sync(service.generate, served, prompt, grammar, limit)
-        turn = read_turn(served.loaded.call_format, generation, tool_choice=choice, stop=stop)
+        turn = read_turn(served.loaded.call_format, generation, tool_choice=choice, stop=stop,
+                         parallel=body.parallel_tool_calls is not False)
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
                 "model": served.name, "system_fingerprint": None,
                 "choices": [{"index": 0, "message": turn.message(), "logprobs": None, "finish_reason": turn.finish_reason}],
@@ -222,7 +226,7 @@ class _TextStreamer:
 
 
 async def _stream(service: ChatService, served: Served, prompt: str, grammar: str | None, limit: int, choice: Any,
-                  stop: list[str], include_usage: bool) -> AsyncIterator[str]:
+                  stop: list[str], include_usage: bool, parallel: bool) -> AsyncIterator[str]:
     """SSE chunks in OpenAI's shape. Text is streamed as it is generated; call markup is held
     back and sent as ``tool_calls`` deltas once the parser has read the finished turn."""
     fmt = served.loaded.call_format
@@ -263,7 +267,7 @@ async def _stream(service: ChatService, served: Served, prompt: str, grammar: st
         yield f"data: {json.dumps(_error_body(None, f'{type(error).__name__}: {error}', 'server_error'))}\n\n"
         yield "data: [DONE]\n\n"
         return
-    turn = read_turn(fmt, result["generation"], tool_choice=choice, stop=stop)
+    turn = read_turn(fmt, result["generation"], tool_choice=choice, stop=stop, parallel=parallel)
     if turn.content and turn.content.startswith(sent) and len(turn.content) > len(sent):
         yield chunk({"content": turn.content[len(sent):]})
     for index, call in enumerate(turn.calls):
