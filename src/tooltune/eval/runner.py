@@ -60,6 +60,7 @@ class EvalConfig(BaseModel):
     constrained: bool = Field(False, description="Decode under the offered tools' grammar, so every call parses (needs the constrained extra).")
     output_dir: Path = Field(Path("runs/eval"), description="Where results.jsonl, metrics.json and per-split directories are written.")
     limit: int | None = Field(None, gt=0, description="Evaluate at most this many examples per split (the first ones in each file).")
+    split_limits: dict[str, int] = Field(default_factory=dict, description="Per-split override of limit, e.g. {test_multistep: 20}: agent-loop splits cost several generations per example.")
     agent: bool = Field(True, description="Also run sequence examples of demo services end to end through the agent loop.")
     agent_max_steps: int = Field(6, gt=0, description="Most model turns per agent-loop run.")
     tool_listing: Literal["model", "schema", "compact"] = Field(
@@ -79,6 +80,17 @@ class EvalConfig(BaseModel):
         if not value:
             raise ValueError("name at least one split")
         return list(dict.fromkeys(value))
+
+    @field_validator("split_limits")
+    @classmethod
+    def _known_split_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = [s for s in value if s not in SPLITS]
+        if unknown:
+            raise ValueError(f"unknown split(s) {', '.join(map(repr, unknown))}; choose from {', '.join(SPLITS)}")
+        bad = {s: n for s, n in value.items() if n < 1}
+        if bad:
+            raise ValueError(f"limits must be >= 1, got {bad}")
+        return value
 
     @field_validator("dtype")
     @classmethod
@@ -211,7 +223,8 @@ def _read_splits(config: EvalConfig) -> tuple[dict[str, list[Example]], list[str
             (missing if explicit else skipped).append(split)
             continue
         examples = list(read_jsonl(path))
-        found[split] = examples[: config.limit] if config.limit else examples
+        limit = config.split_limits.get(split, config.limit)
+        found[split] = examples[:limit] if limit else examples
     if missing:
         raise DataError(f"{data_dir}: no {', '.join(f'{s}.jsonl' for s in missing)}; build the data with "
                         "`tooltune data build` or name splits that exist.")
