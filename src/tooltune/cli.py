@@ -293,11 +293,17 @@ def eval_bfcl(
     adapter: Annotated[Optional[Path], typer.Option(help="Run dir of a trained adapter.")] = None,
     limit: Annotated[Optional[int], typer.Option(help="At most this many cases.")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Folder for results.jsonl and metrics.json.")] = None,
+    tool_listing: Annotated[str, typer.Option(help="model, schema or compact (see `tooltune eval --help`).")] = "model",
+    dtype: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Prompts generated together.")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(help="Generation limit per turn.")] = 256,
 ) -> None:
     """Run a model on a BFCL v4 category (data from the bfcl-eval package) and score it with tooltune's matcher."""
     from tooltune.eval.bfcl import run_bfcl
 
-    _print_metrics(run_bfcl(category, model, adapter=adapter, limit=limit, output_dir=output), f"BFCL {category}: {model}")
+    metrics = run_bfcl(category, model, adapter=adapter, limit=limit, output_dir=output, tool_listing=tool_listing,
+                       dtype=dtype, batch_size=batch_size, max_new_tokens=max_new_tokens)
+    _print_metrics(metrics, f"BFCL {category}: {model}")
 
 
 @eval_app.command("score")

@@ -19,6 +19,7 @@ from tooltune.eval.generate import Generator
 from tooltune.eval.metrics import Metrics
 from tooltune.eval.runner import evaluate_examples
 from tooltune.eval.score import ScoreResult, write_results
+from tooltune.formats.chat import use_tool_listing
 
 
 def run_bfcl(
@@ -33,13 +34,15 @@ def run_bfcl(
     output_dir: str | Path | None = None,
     device: str = "auto",
     dtype: str = "auto",
+    tool_listing: str = "model",
 ) -> Metrics:
     """Evaluate ``model`` (optionally with ``adapter``) on BFCL v4 ``category`` (e.g.
     ``simple_python``; see ``tooltune.data.io.bfcl.CATEGORIES``), on the first ``limit`` cases.
 
     Results carry the BFCL case id as ``origin`` and the category as ``split``; with
     ``output_dir`` they are written as ``results.jsonl`` + ``metrics.json``. Cases the importer
-    could not read are not scored; they raise when no case is left."""
+    could not read are not scored; they raise when no case is left. ``tool_listing`` as in
+    :class:`~tooltune.eval.runner.EvalConfig` (evaluate a base on a tuned run's prompt bytes)."""
     from tooltune.data.io import import_file
     from tooltune.eval.model import load_model
 
@@ -49,6 +52,8 @@ def run_bfcl(
         reasons = "; ".join(str(q.reason) for q in imported.quarantine[:3])
         raise DataError(f"bfcl category {category!r}: no case could be imported{': ' + reasons if reasons else ''}.")
     loaded = load_model(model, adapter, device=device, dtype=dtype)
+    if tool_listing != "model":
+        use_tool_listing(loaded.tokenizer, tool_listing)
     generator = Generator(loaded, max_new_tokens=max_new_tokens, batch_size=batch_size, constrained=constrained)
     run = evaluate_examples(generator, examples, None, split=category)
     if output_dir is not None:
