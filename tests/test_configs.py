@@ -31,3 +31,23 @@ def test_offline_base_train_example_loads():
 
     config = load_train_config(CONFIGS / "train-offline-base.yaml", ["data_dir=elsewhere"])
     assert (config.base_model, config.method, config.packing) == (str(PACKAGED_BASE_DIR), "full", True)
+
+
+def test_smollm2_configs_name_the_real_base_and_lora():
+    from tooltune.pipeline import PipelineConfig
+
+    demo = PipelineConfig.load(CONFIGS / "demo-pipeline.yaml")
+    lora = load_train_config(CONFIGS / "train-smollm2-lora.yaml", ["data_dir=data"])
+    assert demo.train["base_model"] == "pypi:smollm2-135m-instruct" and demo.train["method"] == "lora"
+    assert (lora.method, lora.tool_listing, lora.precision) == ("lora", "compact", "bf16")
+    assert demo.eval["tool_listing"] == demo.train["tool_listing"]  # base and tuned see the same prompt bytes
+
+
+def test_gemma_pipeline_config_differs_from_the_demo_only_in_model_and_places():
+    from tooltune.pipeline import PipelineConfig
+
+    demo, gemma = (PipelineConfig.load(CONFIGS / name) for name in ("demo-pipeline.yaml", "gemma-pipeline.yaml"))
+    assert gemma.train["base_model"] == "pypi:gemma3-270m"
+    assert {**gemma.train, "base_model": demo.train["base_model"]} == demo.train
+    assert (gemma.data, gemma.eval, gemma.gates) == (demo.data, demo.eval, demo.gates)
+    assert gemma.work_dir != demo.work_dir and gemma.name != demo.name
