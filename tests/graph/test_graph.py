@@ -45,7 +45,7 @@ def code_catalog(tmp_path_factory) -> ToolCatalog:
     from tooltune.tools.discover import discover_mcp_stdio
 
     state = tmp_path_factory.mktemp("code-service")
-    return discover_mcp_stdio(f"{TOOLTUNE} demo-server --service code --data-dir {state}", timeout=60)
+    return discover_mcp_stdio(f"{TOOLTUNE} demo-server --service code --data-dir {state}", timeout=180)
 
 
 @pytest.fixture(scope="module")
@@ -174,13 +174,19 @@ def test_config_errors_name_the_field_and_its_option():
         curated_entries([], "/x", FromGraphConfig(workdir="relative/dir"))
 
 
-def test_cli_builds_the_graph_and_writes_examples_that_data_build_accepts(tmp_path):
-    env = {**os.environ, "COLUMNS": "200"}
+def test_cli_builds_the_graph_and_writes_examples_that_data_build_accepts(tmp_path, monkeypatch):
+    # In-process (typer's runner): the same commands, without a Python start-up per call.
+    from typer.testing import CliRunner
+
+    from tooltune.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
 
     def run(*args):
-        result = subprocess.run([TOOLTUNE, *args], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+        return result.output
 
     built = run("graph", "build", str(FIXTURE), "--graph-dir", "db")
     assert "falkordb-embedded" in built and "CALLS" in built
@@ -190,9 +196,8 @@ def test_cli_builds_the_graph_and_writes_examples_that_data_build_accepts(tmp_pa
     entries = yaml.safe_load((tmp_path / "graph.yaml").read_text())["training_examples"]
     assert {e["scenario"].split(": ")[1] for e in entries} == {
         "shop.models.Model.key", "shop.models.format_cents", "shop.registry.Registry.deploy"}  # the 3 scoring 0.8
-    bad = subprocess.run([TOOLTUNE, "data", "from-graph", "--graph-dir", "db", "--quality-threshold", "2", "-o", "x.yaml"],
-                         capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
-    assert bad.returncode == 1 and "quality_threshold (--quality-threshold)" in bad.stdout + bad.stderr
+    bad = runner.invoke(app, ["data", "from-graph", "--graph-dir", "db", "--quality-threshold", "2", "-o", "x.yaml"])
+    assert isinstance(bad.exception, ConfigError) and "quality_threshold (--quality-threshold)" in str(bad.exception)
 
     from tooltune.data.build import build_dataset
     from tooltune.data.config import DataConfig
@@ -212,3 +217,51 @@ def test_neo4j_backend_holds_the_same_graph():
         result = examples_from_graph(store, FromGraphConfig())
         assert "shop.registry.Registry.deploy" in result.kept
         store.rows("MATCH (n) WHERE n.graph = $graph DETACH DELETE n")
+
+
+def test_a_falkordb_server_url_holds_the_same_graph(tmp_path):
+    """The `redis://` backend against a real FalkorDB server on a loopback port."""
+    import socket
+    import time
+
+    from tooltune.graph.embedded import binaries
+
+    server, module = binaries()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([str(server), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp_path), "--save", "",
+                             "--loadmodule", str(module)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the FalkorDB server did not start"
+                time.sleep(0.05)
+        with open_store("fixture", url=f"redis://127.0.0.1:{port}") as store:
+            assert store.backend == "falkordb"
+            assert write_graph(store, parse_codebase(FIXTURE)) == EXPECTED
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_unreachable_servers_and_unknown_schemes_are_clear_errors():
+    from importlib.util import find_spec
+
+    from tooltune.graph.embedded import GraphDatabaseError
+
+    with pytest.raises(ConfigError, match="unknown scheme 'http'"):
+        with open_store("x", url="http://localhost:7474"):
+            pass
+    with pytest.raises(GraphDatabaseError, match="cannot reach the FalkorDB server"):
+        with open_store("x", url="redis://127.0.0.1:1"):
+            pass
+    expected = (GraphDatabaseError, "cannot connect") if find_spec("neo4j") else (ConfigError, r"tooltune\[neo4j\]")
+    with pytest.raises(expected[0], match=expected[1]) as err:
+        with open_store("x", url="bolt://neo4j:secret@127.0.0.1:1"):
+            pass
+    assert "secret" not in str(err.value)

@@ -4,9 +4,6 @@ fixed token counts; token counts measured through render_chat with the builtin t
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +16,6 @@ from tooltune.ops.plan import TokenCounts, load_tokenizer, measure_tokens, plan
 from tooltune.ops.prices import DEFAULT_PRICES, load_prices
 from tooltune.tools.catalog import ToolCatalog
 
-TOOLTUNE = str(Path(sys.executable).parent / "tooltune")
 SHOP = Path(__file__).parents[1] / "fixtures" / "catalogs" / "shop.json"
 
 PRICES = {
@@ -153,19 +149,22 @@ def test_token_counts_are_measured_through_render_chat(data_dir, tmp_path):
 
 
 def test_cli_plan_prints_the_recommendation_and_json(data_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from tooltune.cli import app
+
     prices_file = tmp_path / "prices.yaml"
     prices_file.write_text(yaml.safe_dump(PRICES))
-    env = {**os.environ, "COLUMNS": "220"}
-    args = [TOOLTUNE, "plan", "--data", str(data_dir), "--requests-per-month", "100000", "--tokenizer", "builtin",
-            "--prices", str(prices_file)]
-    out = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=120, env=env)
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout)
+    args = ["plan", "--data", str(data_dir), "--requests-per-month", "100000", "--tokenizer", "builtin", "--prices", str(prices_file)]
+    runner = CliRunner()
+    out = runner.invoke(app, [*args, "--json"])
+    assert out.exit_code == 0, f"{out.output}\n{out.exception!r}"
+    result = json.loads(out.output)
     tokens = TokenCounts.model_validate(result["tokens"])
     assert tokens.requests == 3 and tokens.tokenizer == "builtin"
     expected = plan(tokens, load_prices(prices_file), 100_000)
     assert result["recommendation"] == expected.recommendation
     assert [c["monthly"] for c in result["costs"]] == pytest.approx([c.monthly for c in expected.costs])
-    shown = subprocess.run(args + ["--privacy"], capture_output=True, text=True, timeout=120, env=env)
-    assert shown.returncode == 0, shown.stderr
-    assert "Recommendation: local-lora" in shown.stdout and "test prices" in shown.stdout and "break-even" in shown.stdout
+    shown = runner.invoke(app, [*args, "--privacy"], env={"COLUMNS": "220"})
+    assert shown.exit_code == 0, shown.output
+    assert "Recommendation: local-lora" in shown.output and "test prices" in shown.output and "break-even" in shown.output

@@ -51,7 +51,7 @@ def workspace(tmp_path, monkeypatch):
 
 
 def test_status_json_reports_versions_device_registry_and_cache_sizes(workspace):
-    out = subprocess.run([TOOLTUNE, "status", "--json"], capture_output=True, text=True, timeout=120,
+    out = subprocess.run([TOOLTUNE, "status", "--json"], capture_output=True, text=True, timeout=280,
                          env=workspace["env"], cwd=workspace["dir"])
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
@@ -81,10 +81,14 @@ def test_status_json_reports_versions_device_registry_and_cache_sizes(workspace)
 
 
 def test_status_panel_names_the_deployed_model(workspace):
-    out = subprocess.run([TOOLTUNE, "status"], capture_output=True, text=True, timeout=120, env=workspace["env"], cwd=workspace["dir"])
-    assert out.returncode == 0, out.stderr
-    assert "tooltune status" in out.stdout
-    assert f"shop-assistant@{workspace['version']}" in out.stdout and "1.0 KiB" in out.stdout
+    from typer.testing import CliRunner
+
+    from tooltune.cli import app
+
+    out = CliRunner().invoke(app, ["status"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "tooltune status" in out.output
+    assert f"shop-assistant@{workspace['version']}" in out.output and "1.0 KiB" in out.output
 
 
 def test_a_missing_registry_is_reported_and_not_created(tmp_path):

@@ -12,7 +12,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlunparse
 
 from tooltune.errors import ConfigError
 from tooltune.graph.embedded import DEFAULT_GRAPH_DIR, GraphDatabaseError, embedded_falkordb
@@ -61,7 +61,13 @@ def open_store(graph: str = "code", *, url: str | None = None, data_dir: str | P
     if scheme in REDIS_SCHEMES:
         from falkordb import FalkorDB
 
-        client = FalkorDB.from_url(url)
+        import redis
+
+        try:
+            client = FalkorDB.from_url(url)  # the client asks the server about its mode right away
+            client.connection.ping()
+        except redis.exceptions.RedisError as e:
+            raise GraphDatabaseError(f"--graph-url {url}: cannot reach the FalkorDB server: {e}") from e
         try:
             yield _falkor_store(client, graph, "falkordb")
         finally:
@@ -96,7 +102,8 @@ def _neo4j(url: str) -> Iterator[Any]:
         raise ConfigError(f"--graph-url {url}: the Neo4j / Memgraph backend needs the neo4j driver: pip install 'tooltune[neo4j]'.") from None
     parsed = urlparse(url)
     auth = (parsed.username, parsed.password or "") if parsed.username else None
-    plain = url.replace(f"{parsed.username}:{parsed.password}@", "").replace(f"{parsed.username}@", "") if auth else url
+    # Credentials go to the driver as auth, never in the URL it logs and raises with.
+    plain = urlunparse(parsed._replace(netloc=parsed.netloc.rpartition("@")[2]))
     driver = neo4j.GraphDatabase.driver(plain, auth=auth)
     try:
         driver.verify_connectivity()
