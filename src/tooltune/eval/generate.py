@@ -27,8 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tooltune.eval.model import LoadedModel
+from tooltune.eval.model import END_OF_TURN_TOKENS, LoadedModel
 from tooltune.formats.base import CallFormat
+from tooltune.formats.chat import chat_setup
 from tooltune.tools.catalog import Tool
 
 # Formats whose calls are closed by a tag: (open, close). A turn ends once text that cannot start
@@ -176,6 +177,7 @@ class Generator:
             stop_at = next((k for k, t in enumerate(new) if t in stops), None)
             kept = new if stop_at is None else new[:stop_at]
             text = tokenizer.decode(kept, skip_special_tokens=True)
+            text = turn_end.cut(row, text)
             boundary = row in turn_end.boundary_rows
             if boundary:
                 text = text[:text.rfind(turn_end.tags[1]) + len(turn_end.tags[1])]
@@ -184,7 +186,7 @@ class Generator:
                 text=text, prompt_tokens=int(mask[row].sum()),
                 new_tokens=len(kept) + (1 if stop_at is not None else 0),
                 latency_ms=((finished if finished is not None else ended) - started) * 1000,
-                stopped=stop_at is not None or boundary,
+                stopped=stop_at is not None or boundary or row in turn_end.text_stop_rows,
             ))
         return results
 
@@ -224,6 +226,13 @@ class _TurnEnd:
         self.lengths: dict[int, int] = {}
         """Row -> generated tokens when it ended (stop token included)."""
         self.boundary_rows: set[int] = set()
+        # End-of-turn markers the template writes but the vocabulary lacks as one token (tooltune's
+        # ChatML template on Gemma, say): the model writes them as several tokens, so they are
+        # matched as text.
+        vocab = tokenizer.get_vocab()
+        template = chat_setup(tokenizer).template
+        self.text_stops = [t for t in END_OF_TURN_TOKENS if t not in vocab and t in template]
+        self.text_stop_rows: set[int] = set()
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
@@ -240,11 +249,25 @@ class _TurnEnd:
                 continue
             if last[row] in self.stop_ids:
                 self.finished[row], self.lengths[row] = now, input_ids.shape[1] - self.prompt_len
+            elif self.text_stops and self._text_stop(input_ids[row, max(self.prompt_len, input_ids.shape[1] - _TAIL_TOKENS):]):
+                self.finished[row], self.lengths[row] = now, input_ids.shape[1] - self.prompt_len
+                self.text_stop_rows.add(row)
+                done[row] = True
             elif self.check_tags and self._after_block(input_ids[row, max(self.prompt_len, input_ids.shape[1] - _TAIL_TOKENS):]):
                 self.finished[row], self.lengths[row] = now, input_ids.shape[1] - self.prompt_len
                 self.boundary_rows.add(row)
                 done[row] = True
         return done
+
+    def _text_stop(self, tail_ids: Any) -> bool:
+        tail = self.tokenizer.decode(tail_ids.tolist(), skip_special_tokens=False)
+        return any(stop in tail for stop in self.text_stops)
+
+    def cut(self, row: int, text: str) -> str:
+        """``text`` up to the first textual end-of-turn marker of a row that ended on one."""
+        if row not in self.text_stop_rows:
+            return text
+        return text[:min((text.find(s) for s in self.text_stops if s in text), default=len(text))]
 
     def _after_block(self, tail_ids: Any) -> bool:
         opening, closing = self.tags
