@@ -23,7 +23,7 @@ def test_textual_end_of_turn_marker_stops_the_row_and_is_cut():
     tokenizer = CharTokenizer()
     prompt = [ord(c) for c in "Q: "]
     turn_end = _TurnEnd(tokenizer, len(prompt), stop_ids=[], tags=None, started=0.0)
-    assert turn_end.text_stops == ["<|im_end|>"]  # the built-in template writes it; the vocabulary lacks it
+    assert turn_end.text_stops == ["<|im_end|>", "<|im_start|>"]  # the built-in template writes both; the vocabulary has neither
     still = torch.tensor([prompt + [ord(c) for c in "Paris<|im_"]])
     assert not bool(turn_end(still, None)[0])
     ended = torch.tensor([prompt + [ord(c) for c in "Paris<|im_end|>"]])
