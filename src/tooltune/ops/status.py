@@ -148,8 +148,8 @@ def _sqlite_path(url: str) -> Path | None:
 
 
 def _examples(counts: dict[str, Any]) -> int | None:
-    splits = counts.get("splits") if isinstance(counts.get("splits"), dict) else counts
-    values = [v for v in splits.values() if isinstance(v, int) and not isinstance(v, bool)]
+    """Examples over the splits: the pipeline and the job API record ``split_sizes`` (split → count)."""
+    values = [v for v in counts.values() if isinstance(v, int) and not isinstance(v, bool)]
     return sum(values) if values else None
 
 
