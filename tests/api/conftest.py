@@ -19,6 +19,7 @@ from tests.registry.conftest import _pg_admin, _pg_schema, pg_admin_url  # noqa:
 from tests.train.conftest import TRAIN_DATA, save_tiny_model
 
 TOKEN = "test-token"
+START_S = 240  # a cold `tooltune api` imports FastAPI, SQLAlchemy, pydantic models: slow on a busy machine
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # One torch thread in every worker: the test machine's few cores are shared.
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -85,7 +86,7 @@ class LiveApi:
                 "--registry", self.db_url, "--work-dir", str(self.work_dir)]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **WORKER_ENV})
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + START_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"tooltune api exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
@@ -95,7 +96,7 @@ class LiveApi:
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"tooltune api did not answer within 60 s:\n{self.log.read_text()[-3000:]}")
+        raise RuntimeError(f"tooltune api did not answer within {START_S} s:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -122,8 +123,8 @@ def live_api(tmp_path):
 
     def make(db_url: str) -> LiveApi:
         api = LiveApi(db_url, tmp_path / "work", tmp_path / f"api-{len(started)}.log")
-        api.start()
         started.append(api)
+        api.start()
         return api
 
     yield make
@@ -154,3 +155,14 @@ def wait_for(predicate, timeout: float, interval: float = 0.25, what: str = "con
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    # In-process evaluations share the test machine's few cores: one thread avoids contention.
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

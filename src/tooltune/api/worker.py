@@ -88,21 +88,24 @@ def _run(registry: Any, job: Any, register_as: str | None) -> None:
     config = TrainConfig.model_validate(job.config)
     if registry.report_progress(job.id, step=0, total_steps=config.max_steps, epoch=0.0):
         raise JobCancelled("cancel requested before training started")
-    if config.backend == "hf":
-        _install_progress(registry, job.id)
+    progress = _install_progress(registry, job.id) if config.backend == "hf" else None
     result = run_training(config, progress=False)
+    if progress is not None:
+        progress.flush()  # the final validation loss is logged after training ends
     if register_as:
         _register(registry, job, config, Path(result.run_dir), register_as)
 
 
-def _install_progress(registry: Any, job_id: int) -> None:
+def _install_progress(registry: Any, job_id: int) -> Any:
     """Add :class:`RegistryProgress` to every Trainer of this process.
 
     ``tooltune.train.train`` builds its own Trainer and takes no callbacks; transformers adds
     ``DEFAULT_CALLBACKS`` to each Trainer it builds, and this process runs exactly one training."""
     import transformers.trainer as hf_trainer
 
-    hf_trainer.DEFAULT_CALLBACKS.append(_progress_callback(registry, job_id))
+    callback = _progress_callback(registry, job_id)
+    hf_trainer.DEFAULT_CALLBACKS.append(callback)
+    return callback
 
 
 def _progress_callback(registry: Any, job_id: int) -> Any:
@@ -114,12 +117,13 @@ def _progress_callback(registry: Any, job_id: int) -> Any:
         def __init__(self) -> None:
             self.pending: list[dict[str, Any]] = []
             self.last = 0.0
+            self.state: Any = None
 
         def report(self, state: Any, force: bool = False) -> None:
             now = time.monotonic()
             if not force and now - self.last < REPORT_EVERY_S:
                 return
-            self.last = now
+            self.last, self.state = now, state
             cancelled = registry.report_progress(job_id, step=state.global_step, total_steps=state.max_steps or None,
                                                  epoch=round(state.epoch or 0.0, 4), losses=self.pending)
             self.pending = []
@@ -139,6 +143,10 @@ def _progress_callback(registry: Any, job_id: int) -> Any:
 
         def on_train_end(self, args, state, control, **kwargs):
             self.report(state, force=True)
+
+        def flush(self) -> None:
+            if self.pending and self.state is not None:
+                self.report(self.state, force=True)
 
     return RegistryProgress()
 
@@ -172,4 +180,9 @@ def artifact_hash(run_dir: Path) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # The job's state is in the registry now: skip interpreter teardown (torch, tokenizers and
+    # datasets threads make it take seconds), so the worker is gone as soon as its job has ended.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
