@@ -118,7 +118,7 @@ def start_publisher(folder: Path, service: str, port: int, db: Path, *, slow_s: 
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 150.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -19,8 +19,8 @@ import asyncio
 import secrets
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -68,6 +68,7 @@ STATIC = Path(__file__).parent / "static"
 ACTOR = "api"
 EVENT_POLL_S = 0.5
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refuse it as a bad parameter
 JobId = Annotated[int, PathParam(ge=1, le=2**62, description="Training job id.")]
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 404, 409)}
 T = TypeVar("T")
@@ -134,19 +135,20 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         return registry.list_datasets()
 
     @app.get("/v1/datasets/{version}", dependencies=read)
-    def get_dataset(version: Annotated[str, PathParam(max_length=128)]) -> DatasetRecord:
+    def get_dataset(version: Annotated[str, PathParam(max_length=128, pattern=NO_NUL)]) -> DatasetRecord:
         return _found(registry.get_dataset, version)
 
     @app.post("/v1/datasets", dependencies=write)
     def post_dataset(request: Annotated[DatasetRequest, Body()]) -> DatasetResult:
         """Build a dataset (a DataConfig), import one (a file in a public format), or export a
         registered one's split to another training format."""
-        if isinstance(request, ExportRequest):
-            _found(registry.get_dataset, request.dataset)
-            return dataset_ops.export(registry, settings.work_dir, request)
-        if isinstance(request, ImportRequest):
-            return dataset_ops.import_(registry, settings.work_dir, request)
-        return dataset_ops.build(registry, settings.work_dir, request)
+        with _paths_from_client(request.action):
+            if isinstance(request, ExportRequest):
+                _found(registry.get_dataset, request.dataset)
+                return dataset_ops.export(registry, settings.work_dir, request)
+            if isinstance(request, ImportRequest):
+                return dataset_ops.import_(registry, settings.work_dir, request)
+            return dataset_ops.build(registry, settings.work_dir, request)
 
     # ---- jobs ---------------------------------------------------------------------------------
 
@@ -160,7 +162,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         register: Annotated[str | None, Query(pattern=MODEL_NAME, description="Register the trained model under this name.")] = None,
     ) -> JobView:
         """Start a training job in a worker process; poll it or follow its events."""
-        return view(supervisor.create(config, register))
+        with _paths_from_client("job"):
+            return view(supervisor.create(config, register))
 
     @app.get("/v1/jobs/{job_id}", dependencies=read)
     def get_job(job_id: JobId) -> JobView:
@@ -196,7 +199,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         return registry.list_models()
 
     @app.post("/v1/models/{name}/{version}/deploy", dependencies=write)
-    def deploy(name: Annotated[str, PathParam(max_length=128)], version: Annotated[str, PathParam(max_length=32)],
+    def deploy(name: Annotated[str, PathParam(max_length=128, pattern=NO_NUL)],
+               version: Annotated[str, PathParam(max_length=32, pattern=NO_NUL)],
                request: Annotated[DeployRequest | None, Body()] = None) -> list[DeploymentRecord]:
         """Make a version live (gated; a refusal is a 409 carrying the decision)."""
         request = request or DeployRequest()
@@ -205,7 +209,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                                force=request.force)
 
     @app.post("/v1/models/{name}/rollback", dependencies=write)
-    def rollback(name: Annotated[str, PathParam(max_length=128)],
+    def rollback(name: Annotated[str, PathParam(max_length=128, pattern=NO_NUL)],
                  request: Annotated[RollbackRequest | None, Body()] = None) -> DeploymentRecord:
         """Go back to the version live before the current one."""
         request = request or RollbackRequest()
@@ -221,7 +225,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         _found(registry.get_dataset, request.dataset)
         if request.baseline is not None:
             _found(registry.resolve, request.baseline)
-        with one_evaluation:
+        with one_evaluation, _paths_from_client("evaluation"):
             return evaluate(registry, settings.work_dir, request)
 
     @app.get("/v1/comparisons", dependencies=read)
@@ -242,6 +246,16 @@ def _found(lookup: Callable[..., T], *args: Any) -> T:
         return lookup(*args)
     except RegistryError as e:
         raise HTTPException(404, str(e)) from e
+
+
+@contextmanager
+def _paths_from_client(what: str) -> Iterator[None]:
+    """A path the client named that cannot be used (missing, unreadable, a NUL byte) is their
+    mistake: 400 with the reason, not 500."""
+    try:
+        yield
+    except (OSError, ValueError) as e:
+        raise HTTPException(400, f"{what}: a path in the request cannot be used: {e}") from e
 
 
 def _error_handlers(app: FastAPI) -> None:

@@ -28,7 +28,7 @@ ImportFormat = Literal[tuple(FORMATS)]  # type: ignore[valid-type]
 ExportFormat = Literal[tuple(EXPORT_FORMATS)]  # type: ignore[valid-type]
 Split = Literal[tuple(SPLITS)]  # type: ignore[valid-type]
 EvalSplit = Literal[tuple(EVAL_SPLITS)]  # type: ignore[valid-type]
-Name = Annotated[str, Field(min_length=1, max_length=128)]
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00]*$")]
 
 
 class _Body(BaseModel):

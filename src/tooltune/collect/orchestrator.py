@@ -226,6 +226,15 @@ def _fill_from_meta(folder: Path, report: ServiceReport) -> None:
         report.held, report.pulled_at = last.held, last.pulled_at
 
 
+def move_one_to_val(splits: dict[str, list[Example]], val_fraction: float) -> None:
+    """Small collections would often leave val empty (no evaluation or early stopping in
+    training): move the train example with the smallest id there (stable across runs)."""
+    if val_fraction > 0 and not splits["val"] and len(splits["train"]) >= 2:
+        first = min(splits["train"], key=lambda e: e.id)
+        splits["train"].remove(first)
+        splits["val"].append(first)
+
+
 def build_dataset(out: Path, reports: list[ServiceReport], *, val_fraction: float = 0.1) -> dict[str, Any]:
     """Write ``DIR/dataset/`` from every service's held examples; returns its summary."""
     usable = [r for r in reports if r.service and (r.status != "failed" or r.stale)]
@@ -252,6 +261,7 @@ def build_dataset(out: Path, reports: list[ServiceReport], *, val_fraction: floa
     for example in unique.values():
         # The id is a content hash: the same example lands on the same side in every run.
         splits["val" if int(example.id[:8], 16) / 0xFFFFFFFF < val_fraction else "train"].append(example)
+    move_one_to_val(splits, val_fraction)
     for name, examples in splits.items():
         write_jsonl(examples, target / f"{name}.jsonl")
     catalog.save(target / "catalog.json")

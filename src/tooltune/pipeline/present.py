@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.table import Table
 
-from tooltune.pipeline import PipelineResult, Progress
+from tooltune.pipeline.steps import PipelineResult, Progress
 
 
 @contextmanager
@@ -41,9 +41,18 @@ def print_summary(result: PipelineResult, console: Console) -> None:
     for step in result.steps:
         steps.add_row(step.name, "skipped" if step.skipped else "ran", f"{step.seconds:.1f}", str(step.path))
     console.print(steps)
+    for step in result.steps:  # a service that could not be collected is never passed over in silence
+        for failed in step.summary.get("failed", []) if step.name == "collect" else []:
+            used = " (its earlier data was used)" if failed["stale"] else ""
+            console.print(f"[bold red]not collected[/]: {failed['service'] or failed['url']}: {failed['error']}{used}")
     console.print(comparison_table(result.comparison))
     if result.decision is not None:
         console.print(decision_table(result.decision))
+        if result.decision.fallback.strategy != "none":
+            console.print(f"Fallback [bold]{result.decision.fallback.strategy}[/]: {result.decision.fallback.message}")
+    for own in result.specialized:
+        state = "deployed to it alone" if own.deployed else f"not deployed ({own.decision.outcome})"
+        console.print(f"Specialized adapter for {own.service}: {result.model.name}@{own.version}, {state}")
     model = result.model
     console.print(f"Registered [bold]{model.name}@{model.version}[/] ({getattr(model.status, 'value', model.status)}); "
                   f"{'deployed' if result.deployed else 'not deployed'}.")

@@ -3,6 +3,8 @@
 Built on APScheduler's cron triggers rather than a loop of our own: it handles cron syntax,
 missed runs and overlapping jobs. Failure collection reads the production logs the pipeline's
 data section names and writes each day's failures to a review queue beside the pipeline's work.
+With ``collect: services.yaml`` as the data source, each weekly run first pulls what the
+services publish (incrementally), so retraining uses their current data and tests.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tooltune.pipeline import PipelineConfig, run_pipeline
+from tooltune.pipeline.config import PipelineConfig
+from tooltune.pipeline.steps import run_pipeline
 
 
 def collect_failures(config: PipelineConfig, *, today: dt.date | None = None) -> dict[str, int]:

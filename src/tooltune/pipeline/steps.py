@@ -11,7 +11,6 @@ folder without its completion mark continues from its last checkpoint.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -19,62 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from tooltune.errors import ConfigError
-from tooltune.registry.gates import GateConfig
+from tooltune.pipeline.config import PipelineConfig
 from tooltune.tools.catalog import ToolCatalog, content_hash
 
 DONE = "_complete.json"
-
-
-class ServiceSource(BaseModel):
-    """One tool source; exactly one of the four fields is set (as for ``tools discover``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    mcp_stdio: str | None = Field(None, description="Command line that starts an MCP server over stdio.")
-    mcp_http: str | None = Field(None, description="URL of an MCP server speaking streamable HTTP.")
-    openapi: Path | None = Field(None, description="OpenAPI 3 document.")
-    file: Path | None = Field(None, description="JSON/YAML file of tools.")
-    timeout: float = Field(30.0, gt=0, description="Seconds to wait for an MCP server.")
-
-
-class PipelineConfig(BaseModel):
-    """``pipeline.yaml``: the sections take the fields of each stage's own config."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field("tooltune-model", description="Model name in the registry.")
-    work_dir: Path = Field(Path(".tooltune/pipeline"), description="Where every step's outputs are kept (and cached).")
-    services: list[ServiceSource] = Field(min_length=1, description="Tool sources to discover; their catalogs are merged.")
-    data: dict[str, Any] = Field(default_factory=dict, description="DataConfig fields (catalog and output_dir are set by the pipeline).")
-    train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields (data_dir and output_dir are set by the pipeline).")
-    eval: dict[str, Any] = Field(default_factory=dict, description="EvalConfig fields (model, data_dir and output_dir are set by the pipeline).")
-    gates: GateConfig = Field(default_factory=GateConfig, description="Deployment gates.")
-    registry_url: str | None = Field(None, description="SQLAlchemy URL; default $TOOLTUNE_DB_URL, else .tooltune/registry.db.")
-    deploy: bool = Field(True, description="Deploy the candidate when every gate passes.")
-    actor: str = Field("pipeline", description="Recorded as the actor of registrations and deployments.")
-
-    @classmethod
-    def load(cls, path: str | Path) -> PipelineConfig:
-        """Read ``path``; relative paths inside it are taken from its folder."""
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"{path}: cannot read the pipeline config: {e}") from e
-        try:
-            config = cls.model_validate(raw)
-        except ValidationError as e:
-            problems = "\n".join(f"{path}: {'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-            raise ConfigError(f"invalid pipeline config:\n{problems}") from e
-        data = {**config.data}
-        for key in ("curated", "logs", "corrections"):  # the data files, as `data build --config` reads them
-            if isinstance(data.get(key), list):
-                data[key] = [str(_under(path.parent, Path(p))) for p in data[key]]
-        return config.model_copy(update={"work_dir": _under(path.parent, config.work_dir), "data": data})
 
 
 @dataclass
@@ -94,6 +42,8 @@ class PipelineResult:
     decision: Any
     model: Any
     report_html: Path
+    specialized: list[Any] = field(default_factory=list)
+    """One :class:`~tooltune.pipeline.collected.Specialized` per failing service (``specialize``)."""
 
     @property
     def deployed(self) -> bool:
@@ -112,14 +62,28 @@ def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) ->
     work.mkdir(parents=True, exist_ok=True)
     steps: list[StepRecord] = []
 
-    catalog = _discover(config, note, steps)
-    data_dir, dataset = _data(config, catalog, note, steps)
+    if config.collect:
+        from tooltune.pipeline import collected
+
+        catalog, data_dir, dataset = collected.collect_data(config, note, steps, cached=_cached)
+        config = config.model_copy(update={"gates": collected.service_gates(config.gates, data_dir)})
+    else:
+        catalog = _discover(config, note, steps)
+        data_dir, dataset = _data(config, catalog, note, steps)
     run_dir = _train(config, data_dir, dataset, note, steps)
     base_eval = _evaluate("eval-base", config, data_dir, dataset, config.train.get("base_model"), None, note, steps)
     cand_eval = _evaluate("eval-candidate", config, data_dir, dataset, config.train.get("base_model"), run_dir, note, steps)
     comparison, report = _compare(config, base_eval, cand_eval, note, steps)
-    model, decision = _register_and_gate(config, catalog, dataset, run_dir, base_eval, cand_eval, report, note, steps)
-    return PipelineResult(steps, comparison, decision, model, report)
+    per_service = data_dir if config.collect else None
+    model, decision = _register_and_gate(config, catalog, dataset, run_dir, base_eval, cand_eval, report, note, steps,
+                                         per_service=per_service)
+    specialized: list[Any] = []
+    if config.specialize and decision is not None and decision.fallback.strategy == "specialize":
+        from tooltune.pipeline import collected
+
+        specialized = collected.specialize(config, decision, data_dir, catalog, dataset, note, steps,
+                                           train=_train, evaluate=_evaluate)
+    return PipelineResult(steps, comparison, decision, model, report, specialized)
 
 
 # --- steps --------------------------------------------------------------------------------------
@@ -159,11 +123,12 @@ def _data(config: PipelineConfig, catalog: ToolCatalog, note: Progress, steps: l
     return out, summary
 
 
-def _train(config: PipelineConfig, data_dir: Path, dataset: dict, note: Progress, steps: list[StepRecord]) -> Path:
+def _train(config: PipelineConfig, data_dir: Path, dataset: dict, note: Progress, steps: list[StepRecord], *,
+           step: str = "train") -> Path:
     from tooltune.train import load_train_config, run_training
 
     key = content_hash({"dataset": dataset["dataset_hash"], "train": config.train})
-    out = config.work_dir / f"train-{key}"
+    out = config.work_dir / f"{step}-{key}"
 
     def run() -> dict:
         # A folder without the completion mark is a crashed run: continue from its checkpoint.
@@ -174,7 +139,7 @@ def _train(config: PipelineConfig, data_dir: Path, dataset: dict, note: Progress
         result = run_training(cfg)
         return {"run_dir": str(result.run_dir), "manifest": str(result.manifest_path)}
 
-    _cached("train", key, out, run, note, steps, keep_partial=True)
+    _cached(step, key, out, run, note, steps, keep_partial=True)
     return out
 
 
@@ -211,15 +176,22 @@ def _compare(config: PipelineConfig, base: Path, candidate: Path, note: Progress
 
 
 def _register_and_gate(config: PipelineConfig, catalog: ToolCatalog, dataset: dict, run_dir: Path, base_eval: Path,
-                       cand_eval: Path, report: Path, note: Progress, steps: list[StepRecord]):
+                       cand_eval: Path, report: Path, note: Progress, steps: list[StepRecord], *,
+                       per_service: Path | None = None):
     """Register (idempotent: a re-run returns the same version), then gate against the deployed
-    model — or, before anything is deployed, against the base model — and deploy on a pass."""
-    from tooltune.registry import ComparisonResult, EvalMetrics, Registry, evaluate_gates
+    model — or, before anything is deployed, against the base model — and deploy on a pass.
+    ``per_service``: a collected data dir, whose holdout says which service each test belongs to."""
+    from tooltune.registry import ComparisonResult, Registry, evaluate_gates
 
     started = time.monotonic()
     note("register", "start")
     manifest = json.loads((run_dir / "manifest.json").read_text())
     suite = dataset["dataset_hash"]
+
+    def load(eval_dir: Path):
+        from tooltune.pipeline.collected import eval_metrics
+
+        return eval_metrics(eval_dir, suite, per_service)
     with Registry(url=config.registry_url) as reg:
         reg.register_dataset(content_hash=dataset["dataset_hash"], catalog_hash=catalog.hash,
                              path=str(run_dir.parent), counts=dataset.get("split_sizes"))
@@ -227,7 +199,7 @@ def _register_and_gate(config: PipelineConfig, catalog: ToolCatalog, dataset: di
             config.name, kind=_kind(manifest), base_model=str(config.train.get("base_model")), artifact_path=run_dir,
             catalog=catalog, config=manifest.get("config", {}), dataset_version=dataset["dataset_hash"],
             artifact_hash=manifest.get("artifact_hash") or content_hash(manifest.get("training", {})),
-            evaluation=EvalMetrics.load(cand_eval, suite_version=suite),
+            evaluation=load(cand_eval),
         )
         live = reg.deployed(config.name)
         baseline_ref = f"{live.name}@{live.version}" if live is not None else None
@@ -239,8 +211,8 @@ def _register_and_gate(config: PipelineConfig, catalog: ToolCatalog, dataset: di
             # stands (the registry would otherwise collect one identical decision per re-run).
             decision = earlier[0]
         else:
-            baseline = _live_metrics(reg, live, suite) if live is not None else EvalMetrics.load(base_eval, suite_version=suite)
-            decision = evaluate_gates(EvalMetrics.load(cand_eval, suite_version=suite), baseline, config.gates)
+            baseline = _live_metrics(reg, live, suite) if live is not None else load(base_eval)
+            decision = evaluate_gates(load(cand_eval), baseline, config.gates)
             decision = reg.record_decision(model.name, model.version, decision,
                                            baseline_version=live.version if live else None, actor=config.actor)
             reg.record_comparison(f"{model.name}@{live.version}" if live else f"{model.name}@{model.version}",
@@ -308,6 +280,3 @@ def _file_hash(path: Path) -> str:
     return content_hash(path.read_text()) if path.exists() else f"missing:{path}"
 
 
-def _under(base: Path, path: Path) -> Path:
-    # normpath, not resolve(): `configs/../.tooltune` reads as `.tooltune` and symlinks stay as given.
-    return path if path.is_absolute() else Path(os.path.normpath(base / path))

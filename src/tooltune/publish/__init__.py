@@ -1,11 +1,27 @@
 """A service's side of decentralized training data: publish its examples and test scenarios at
-standard endpoints, to the orchestrator role only, audited and rate-limited (docs/decentralized-data.md)."""
+standard endpoints, to the orchestrator role only, audited and rate-limited (docs/decentralized-data.md).
 
-from tooltune.publish.app import Publisher, create_app, publisher_router
-from tooltune.publish.audit import AuditEntry, AuditLog
-from tooltune.publish.auth import issue_token
-from tooltune.publish.config import PublishConfig
-from tooltune.publish.document import ORCHESTRATOR_ROLE, PublicationMetadata, TrainingDataDocument, document_schema
+The names below load on first use: ``tooltune`` imports this package's ``cli`` for every
+command, and FastAPI / SQLAlchemy should only load when a publisher actually starts.
+"""
 
-__all__ = ["ORCHESTRATOR_ROLE", "AuditEntry", "AuditLog", "PublicationMetadata", "PublishConfig", "Publisher",
-           "TrainingDataDocument", "create_app", "document_schema", "issue_token", "publisher_router"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "Publisher": "app", "create_app": "app", "publisher_router": "app",
+    "AuditEntry": "audit", "AuditLog": "audit",
+    "issue_token": "auth",
+    "PublishConfig": "config",
+    "ORCHESTRATOR_ROLE": "document", "PublicationMetadata": "document", "TrainingDataDocument": "document",
+    "document_schema": "document",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(f"tooltune.publish.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'tooltune.publish' has no attribute {name!r}")

@@ -1,0 +1,83 @@
+"""``pipeline.yaml``: one typed config for the whole loop (each section takes a stage's own fields)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tooltune.errors import ConfigError
+from tooltune.registry.gates import GateConfig
+
+
+class ServiceSource(BaseModel):
+    """One tool source; exactly one of the four fields is set (as for ``tools discover``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mcp_stdio: str | None = Field(None, description="Command line that starts an MCP server over stdio.")
+    mcp_http: str | None = Field(None, description="URL of an MCP server speaking streamable HTTP.")
+    openapi: Path | None = Field(None, description="OpenAPI 3 document.")
+    file: Path | None = Field(None, description="JSON/YAML file of tools.")
+    timeout: float = Field(30.0, gt=0, description="Seconds to wait for an MCP server.")
+
+
+class PipelineConfig(BaseModel):
+    """``pipeline.yaml``: the sections take the fields of each stage's own config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("tooltune-model", description="Model name in the registry.")
+    work_dir: Path = Field(Path(".tooltune/pipeline"), description="Where every step's outputs are kept (and cached).")
+    services: list[ServiceSource] = Field(default_factory=list, description="Tool sources to discover; their catalogs are merged.")
+    collect: Path | None = Field(
+        None, description="services.yaml: train on the data the services publish (tooltune collect) instead of "
+                          "discover + data build, and gate each service on its own tests and min_accuracy_required.")
+    specialize: bool = Field(
+        False, description="When gating blocks with strategy 'specialize', train one LoRA adapter per failing "
+                           "service on its own data and deploy it to that service only if it passes that service's gate.")
+    data: dict[str, Any] = Field(default_factory=dict, description="DataConfig fields (catalog and output_dir are set by the pipeline).")
+    train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields (data_dir and output_dir are set by the pipeline).")
+    eval: dict[str, Any] = Field(default_factory=dict, description="EvalConfig fields (model, data_dir and output_dir are set by the pipeline).")
+    gates: GateConfig = Field(default_factory=GateConfig, description="Deployment gates.")
+    registry_url: str | None = Field(None, description="SQLAlchemy URL; default $TOOLTUNE_DB_URL, else .tooltune/registry.db.")
+    deploy: bool = Field(True, description="Deploy the candidate when every gate passes.")
+    actor: str = Field("pipeline", description="Recorded as the actor of registrations and deployments.")
+
+    @model_validator(mode="after")
+    def _one_data_source(self) -> PipelineConfig:
+        if bool(self.services) == bool(self.collect):
+            raise ValueError("give either services (tool sources to discover, then data build) or collect "
+                             "(a services.yaml of publishers), not both and not neither")
+        if self.specialize and not self.collect:
+            raise ValueError("specialize needs collect: a service's adapter is trained on that service's published data")
+        return self
+
+    @classmethod
+    def load(cls, path: str | Path) -> PipelineConfig:
+        """Read ``path``; relative paths inside it are taken from its folder."""
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"{path}: cannot read the pipeline config: {e}") from e
+        try:
+            config = cls.model_validate(raw)
+        except ValidationError as e:
+            problems = "\n".join(f"{path}: {'.'.join(map(str, err['loc'])) or '(root)'}: {err['msg'].removeprefix('Value error, ')}"
+                                 for err in e.errors())
+            raise ConfigError(f"invalid pipeline config:\n{problems}") from e
+        data = {**config.data}
+        for key in ("curated", "logs", "corrections"):  # the data files, as `data build --config` reads them
+            if isinstance(data.get(key), list):
+                data[key] = [str(_under(path.parent, Path(p))) for p in data[key]]
+        collect = _under(path.parent, config.collect) if config.collect else None
+        return config.model_copy(update={"work_dir": _under(path.parent, config.work_dir), "data": data, "collect": collect})
+
+
+def _under(base: Path, path: Path) -> Path:
+    # normpath, not resolve(): `configs/../.tooltune` reads as `.tooltune` and symlinks stay as given.
+    return path if path.is_absolute() else Path(os.path.normpath(base / path))
