@@ -340,7 +340,7 @@ def compare_cmd(
 def pipeline_run(config: Annotated[Path, typer.Option(help="Pipeline YAML.")]) -> None:
     """Run every step; unchanged steps are skipped, a crashed run resumes."""
     from tooltune.pipeline import PipelineConfig, run_pipeline
-    from tooltune.pipeline_present import pipeline_progress, print_summary
+    from tooltune.pipeline.present import pipeline_progress, print_summary
 
     with pipeline_progress(console) as progress:
         result = run_pipeline(PipelineConfig.load(config), progress=progress)
@@ -354,7 +354,7 @@ def pipeline_schedule(
     collect: Annotated[str, typer.Option(help="Cron expression for failure collection (default: daily 02:00).")] = "0 2 * * *",
 ) -> None:
     """Run the pipeline and failure collection on cron schedules (APScheduler; runs in the foreground)."""
-    from tooltune.pipeline_schedule import run_schedule
+    from tooltune.pipeline.schedule import run_schedule
 
     run_schedule(config, retrain=retrain, collect=collect, console=console)
 
