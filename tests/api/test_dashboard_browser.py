@@ -44,7 +44,7 @@ def test_dashboard_jobs_comparison_and_deploy(browser_page, sqlite_url, live_api
     with api.client() as client:
         for model in ("assistant@1.0.0", "assistant@1.0.1"):  # the second compares with the first, deployed
             response = client.post("/v1/evaluations", headers=AUTH, json={
-                "model": model, "dataset": "fixture", "split": "test_phrasing", "max_new_tokens": 24})
+                "model": model, "dataset": "fixture", "split": "test_phrasing", "max_new_tokens": 24}, timeout=600)
             assert response.status_code == 200, response.text
             if model.endswith("1.0.0"):
                 assert client.post("/v1/models/assistant/1.0.0/deploy", headers=AUTH, json={"force": True}).status_code == 200

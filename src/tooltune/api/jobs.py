@@ -86,7 +86,10 @@ class JobSupervisor:
                                      start_new_session=True)
         with self._lock:
             self.children[job.id] = child
-        return self.registry.set_job_worker(job.id, child.pid)
+        try:
+            return self.registry.set_job_worker(job.id, child.pid)
+        except RegistryError:  # the worker claimed and finished it already
+            return self.registry.get_job(job.id)
 
     def log_path(self, job_id: int) -> Path:
         """The worker's stdout and stderr."""
