@@ -107,3 +107,29 @@ def test_partial_deployment_keeps_the_previous_model_for_the_service_below_its_t
         assert stored.fallback.strategy == "partial" and stored.fallback.owners == {"weather": "weather-team@corp.io"}
         assert stored.fallback == decision.fallback
         assert stored.model_dump(mode="json")["fallback"]["failing_services"] == ["weather"]
+
+
+def test_each_service_is_scored_on_its_own_test_scenarios(tmp_path):
+    """The evaluation's per_service breakdown comes from results.jsonl joined with the holdout's service."""
+    import json
+
+    from tests.publish.services import REQUESTS, example
+    from tooltune.data.examples import write_jsonl
+    from tooltune.pipeline.collected import eval_metrics
+
+    tests = [example("shop", *REQUESTS["shop"][3]), example("shop", *REQUESTS["shop"][4]),
+             example("calendar", *REQUESTS["calendar"][3])]
+    write_jsonl(tests, tmp_path / "holdout.jsonl")
+    outcomes = [True, False, True]
+    results = [{"id": e.id, "correct": ok, "category": e.category.value, "split": "holdout",
+                "calls": [{"expected": e.calls[0].name, "predicted": e.calls[0].name if ok else None, "correct": ok}]}
+               for e, ok in zip(tests, outcomes)]
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+    (tmp_path / "eval" / "metrics.json").write_text(json.dumps(
+        {"n": 3, "exact_match": {"correct": 2, "total": 3}, "per_category": {"multiple": {"correct": 2, "total": 3}}}))
+    metrics = eval_metrics(tmp_path / "eval", "collected-1", tmp_path)
+    assert metrics.overall == pytest.approx(2 / 3)
+    assert metrics.per_service["shop"].overall == 0.5 and metrics.per_service["calendar"].overall == 1.0
+    assert metrics.per_service["shop"].per_tool == {"get_latest_order": 1.0, "get_payment_status": 0.0}
+    assert metrics.per_service["calendar"].per_category == {"multiple": 1.0}
