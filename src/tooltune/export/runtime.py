@@ -169,14 +169,14 @@ class LlamaCppCausalLM(_GreedyModel):
     prompt is tokenized by the export's tokenizer (the tests check llama.cpp's own tokenizer
     gives the same ids)."""
 
-    def __init__(self, gguf_path: Path, generation_config: Any = None, n_ctx: int = 4096):
+    def __init__(self, gguf_path: Path, generation_config: Any = None, n_ctx: int = 0):
         super().__init__()
         if not llama_cpp_available():
             raise ConfigError("gguf runtime llama.cpp needs llama-cpp-python: pip install llama-cpp-python "
                               "(builds llama.cpp from source; several minutes).")
         if not Path(gguf_path).is_file():
             raise ConfigError(f"{gguf_path}: no such GGUF file; re-run `tooltune export --to gguf`.")
-        self.path, self.n_ctx = Path(gguf_path), n_ctx
+        self.path, self.n_ctx = Path(gguf_path), n_ctx  # 0: the model's own context length
         self.generation_config = generation_config
         self.contexts: list[Any] = []
 
@@ -217,8 +217,8 @@ class LlamaCppCausalLM(_GreedyModel):
         llm = self.context(row)
         if reset:
             llm.reset()
-        if llm.n_tokens + len(tokens) > self.n_ctx:
-            raise ConfigError(f"llama.cpp context of {self.n_ctx} tokens is full; shorten the prompt or max_new_tokens.")
+        if llm.n_tokens + len(tokens) > llm.n_ctx():
+            raise ConfigError(f"llama.cpp context of {llm.n_ctx()} tokens is full; shorten the prompt or max_new_tokens.")
         llm.eval(tokens)
         # Without logits_all (which projects every prompt position onto the vocabulary) Llama.eval
         # keeps no scores; llama.cpp still holds the last token's logits.
