@@ -99,9 +99,9 @@ def tools_diff(
 
 @app.command("demo-server")
 def demo_server(
-    service: Annotated[str, typer.Option(help="Demo service to serve: shop, calendar, files or weather.")] = "shop",
+    service: Annotated[str, typer.Option(help="Demo service to serve: shop, calendar, files, weather or code.")] = "shop",
     http: Annotated[Optional[int], typer.Option(help="Serve streamable HTTP on 127.0.0.1:PORT instead of stdio.")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Where the service keeps its SQLite state (default: .tooltune/demo).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Where the service keeps its state: SQLite, or the code service's working copy (default: .tooltune/demo).")] = None,
     reset: Annotated[bool, typer.Option(help="Delete the service's state and start from the seeded data.")] = False,
 ) -> None:
     """Run a demo MCP service (real state in SQLite) over stdio, or over HTTP with --http."""
@@ -329,10 +329,12 @@ def compare_cmd(
 ) -> None:
     """Per-category accuracy of two evaluations with deltas, significance, wins/losses and latency."""
     from tooltune.eval.compare import compare
-    from tooltune.eval.report import comparison_table, write_report
+    from tooltune.eval.report import comparison_table, levels_table, write_report
 
     result = compare(a, b)
     console.print(comparison_table(result))
+    if result.levels:
+        console.print(levels_table(result))
     console.print(f"report: {write_report(result, output or b / 'compare')}")
 
 

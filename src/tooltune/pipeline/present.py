@@ -32,7 +32,7 @@ def pipeline_progress(console: Console) -> Iterator[Progress]:
 
 
 def print_summary(result: PipelineResult, console: Console) -> None:
-    from tooltune.eval.report import comparison_table
+    from tooltune.eval.report import comparison_table, levels_table
     from tooltune.registry.present import decision_table
 
     steps = Table(title="Pipeline steps")
@@ -46,6 +46,8 @@ def print_summary(result: PipelineResult, console: Console) -> None:
             used = " (its earlier data was used)" if failed["stale"] else ""
             console.print(f"[bold red]not collected[/]: {failed['service'] or failed['url']}: {failed['error']}{used}")
     console.print(comparison_table(result.comparison))
+    if result.comparison.levels:
+        console.print(levels_table(result.comparison))
     if result.decision is not None:
         console.print(decision_table(result.decision))
         if result.decision.fallback.strategy != "none":
