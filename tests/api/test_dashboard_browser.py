@@ -19,6 +19,10 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / ".tooltune" / "artifacts"
 DRAWN_PIXELS = """(id) => { const c = document.getElementById(id); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
   let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
 
+# Real processes import torch, transformers and FastAPI cold: give a busy CI machine room.
+pytestmark = pytest.mark.timeout(900)
+
+
 
 @pytest.fixture
 def browser_page():

@@ -11,11 +11,16 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.api.conftest import AUTH, wait_for
 from tooltune.api.jobs import worker_alive
 
 TRAINING_STARTS_S = 240  # a cold worker imports torch, transformers and TRL: slow on a busy machine
+
+# Real processes import torch, transformers and FastAPI cold: give a busy CI machine room.
+pytestmark = pytest.mark.timeout(900)
+
 
 
 def sse_events(client, job_id: int) -> list[tuple[str, dict]]:

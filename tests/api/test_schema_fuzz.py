@@ -11,6 +11,10 @@ from tests.api.conftest import AUTH
 
 CASES_PER_MODE = 12  # per operation and generation mode; the whole run stays well under a minute here
 
+# Real processes import torch, transformers and FastAPI cold: give a busy CI machine room.
+pytestmark = pytest.mark.timeout(900)
+
+
 
 def seed(url: str, data_dir) -> None:
     """Something behind every read route: a finished job, a dataset, two evaluated models, a comparison."""

@@ -277,7 +277,7 @@ async function showComparison(id) {
 
   $("#failing tbody").innerHTML = v.failing.length ? v.failing.map((f) => `<tr><td><code>${esc(f.id)}</code><br><small class="notes">${esc(f.split)}</small></td>
       <td>${esc(f.category)}</td><td>${esc(f.reason)}<br><small class="notes">${esc(f.message)}</small></td><td>${esc(f.request)}</td>
-      <td><pre>${esc(JSON.stringify(f.expected, null, 1))}</pre></td><td><pre class="raw">${esc(f.output)}</pre></td>
+      <td><pre>${esc(JSON.stringify(f.expected))}</pre></td><td><pre class="raw">${esc(f.output)}</pre></td>
       <td>${f.base_correct == null ? "–" : f.base_correct ? "right" : "wrong"}</td></tr>`).join("")
     : `<tr><td colspan="7" class="empty">${v.notes.length ? esc(v.notes.join(" ")) : "The candidate got every example right."}</td></tr>`;
 }
