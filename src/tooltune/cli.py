@@ -339,13 +339,19 @@ def compare_cmd(
 
 
 @pipeline_app.command("run")
-def pipeline_run(config: Annotated[Path, typer.Option(help="Pipeline YAML.")]) -> None:
+def pipeline_run(
+    config: Annotated[Path, typer.Option(help="Pipeline YAML.")],
+    specialize: Annotated[bool, typer.Option(help="When the gates block with strategy 'specialize', train one LoRA adapter per failing service (needs collect: in the YAML).")] = False,
+) -> None:
     """Run every step; unchanged steps are skipped, a crashed run resumes."""
     from tooltune.pipeline import PipelineConfig, run_pipeline
     from tooltune.pipeline.present import pipeline_progress, print_summary
 
+    cfg = PipelineConfig.load(config)
+    if specialize:
+        cfg = PipelineConfig.model_validate({**cfg.model_dump(), "specialize": True})
     with pipeline_progress(console) as progress:
-        result = run_pipeline(PipelineConfig.load(config), progress=progress)
+        result = run_pipeline(cfg, progress=progress)
     print_summary(result, console)
 
 
