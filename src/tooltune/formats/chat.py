@@ -76,14 +76,9 @@ BUILTIN_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
 )
 
-COMPACT_MARKER = "{#- tooltune built-in template v1 compact: signatures, calls in hermes format -#}"
-COMPACT_TEMPLATE = (
-    # BUILTIN_TEMPLATE with the tool listing as one signature a tool plus one short line per
-    # described parameter, instead of JSON Schema: about 3x fewer prompt tokens on the shop tools,
-    # and the prompt is most of what a CPU spends its training and evaluation time reading.
-    # Chosen per run (TrainConfig.tool_listing) and saved with the run's tokenizer, so evaluation
-    # and serving of that run render the same bytes.
-    COMPACT_MARKER +
+PTYPE_MACRO = (
+    # A JSON-Schema property as a compact type: int, float, bool, str, date, list[...], dict, or
+    # its enum values joined by |. Shared with the tiny base's template (train.base_chat).
     "{%- macro ptype(p) -%}"
     "{%- set branches = (p.anyOf or p.oneOf or []) | rejectattr('type', 'equalto', 'null') | list -%}"
     "{%- set q = branches[0] if branches else p -%}"
@@ -97,6 +92,17 @@ COMPACT_TEMPLATE = (
     "{%- else -%}{{- 'str' -}}"
     "{%- endif -%}"
     "{%- endmacro -%}"
+)
+
+COMPACT_MARKER = "{#- tooltune built-in template v1 compact: signatures, calls in hermes format -#}"
+COMPACT_TEMPLATE = (
+    # BUILTIN_TEMPLATE with the tool listing as one signature a tool plus one short line per
+    # described parameter, instead of JSON Schema: about 3x fewer prompt tokens on the shop tools,
+    # and the prompt is most of what a CPU spends its training and evaluation time reading.
+    # Chosen per run (TrainConfig.tool_listing) and saved with the run's tokenizer, so evaluation
+    # and serving of that run render the same bytes.
+    COMPACT_MARKER
+    + PTYPE_MACRO +
     "{%- macro first_sentence(text) -%}"
     # "e.g. 'cus_0001'" does not end a sentence: protect it while splitting.
     "{{- (text or '').strip().split('\\n')[0].replace('e.g. ', 'e.g.\u00a7').replace('i.e. ', 'i.e.\u00a7')"

@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from tooltune.formats.chat import PTYPE_MACRO
+
 SPECIAL_TOKENS = ("<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|tool|>", "<|end|>")
 PAD_TOKEN, EOS_TOKEN = "<|pad|>", "<|end|>"
 
@@ -39,19 +41,7 @@ BASE_TEMPLATE = (
     "{%- else -%}{{- '[' -}}{%- for x in v -%}{{- py(x) -}}{%- if not loop.last -%}{{- ', ' -}}{%- endif -%}{%- endfor -%}{{- ']' -}}"
     "{%- endif -%}"
     "{%- endmacro -%}"
-    "{%- macro ptype(p) -%}"
-    "{%- set branches = (p.anyOf or p.oneOf or []) | rejectattr('type', 'equalto', 'null') | list -%}"
-    "{%- set q = branches[0] if branches else p -%}"
-    "{%- if q.enum is defined -%}{{- q.enum | reject('none') | map('string') | join('|') -}}"
-    "{%- elif q.type == 'integer' -%}{{- 'int' -}}"
-    "{%- elif q.type == 'number' -%}{{- 'float' -}}"
-    "{%- elif q.type == 'boolean' -%}{{- 'bool' -}}"
-    "{%- elif q.type == 'array' -%}{{- 'list[' -}}{{- ptype(q['items']) if q['items'] is mapping else 'any' -}}{{- ']' -}}"
-    "{%- elif q.type == 'object' -%}{{- 'dict' -}}"
-    "{%- elif q.format in ('date', 'date-time', 'email') -%}{{- q.format | replace('-', '') -}}"
-    "{%- else -%}{{- 'str' -}}"
-    "{%- endif -%}"
-    "{%- endmacro -%}"
+    + PTYPE_MACRO +
     "{%- set ns = namespace(system='') -%}"
     "{%- if messages and messages[0].role == 'system' -%}{%- set ns.system = messages[0].content -%}{%- endif -%}"
     "{%- if tools or ns.system -%}"
