@@ -15,25 +15,10 @@ from tooltune.demo import build_server
 from tooltune.demo.code_sandbox import DEFAULT_COMMANDS, Sandbox, glob_regex, network_isolation
 from tooltune.demo.code_service import PROJECT
 
+from tests.demo.conftest import error, ok
+
 pytestmark = pytest.mark.anyio
 TOOLS = ["Read", "Write", "Edit", "Bash", "Grep", "Glob"]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-async def ok(client: Client, tool: str, **arguments: Any) -> Any:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, f"{tool}({arguments}) failed: {result.content[0].text}"
-    return result.structured_content
-
-
-async def error(client: Client, tool: str, **arguments: Any) -> str:
-    result = await client.call_tool(tool, arguments)
-    assert result.is_error, f"{tool}({arguments}) unexpectedly succeeded: {result.structured_content}"
-    return result.content[0].text
 
 
 def _stdio(data_dir: Path, *extra: str) -> StdioServerParameters:

@@ -14,6 +14,8 @@ from mcp import Client, StdioServerParameters
 from tooltune.demo import SERVICES, build_server
 from tooltune.errors import ConfigError
 
+from tests.demo.conftest import error, ok
+
 pytestmark = pytest.mark.anyio
 
 EXPECTED_TOOLS = {
@@ -26,25 +28,6 @@ EXPECTED_TOOLS = {
     "weather": ["get_current_weather", "get_forecast", "get_air_quality"],
     "code": ["Read", "Write", "Edit", "Bash", "Grep", "Glob"],
 }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-async def ok(client: Client, tool: str, **arguments: Any) -> Any:
-    """Call a tool that must succeed and return its structured result."""
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, f"{tool}({arguments}) failed: {result.content[0].text}"
-    return result.structured_content
-
-
-async def error(client: Client, tool: str, **arguments: Any) -> str:
-    """Call a tool that must fail with a tool error and return the message."""
-    result = await client.call_tool(tool, arguments)
-    assert result.is_error, f"{tool}({arguments}) unexpectedly succeeded: {result.structured_content}"
-    return result.content[0].text
 
 
 # ---------------------------------------------------------------- catalogs and schemas
