@@ -96,14 +96,14 @@ def _falkor_store(client: Any, graph: str, backend: str) -> GraphStore:
 
 @contextmanager
 def _neo4j(url: str) -> Iterator[Any]:
+    parsed = urlparse(url)
+    auth = (parsed.username, parsed.password or "") if parsed.username else None
+    # Credentials go to the driver as auth, never in the URL it logs and raises with, nor in ours.
+    plain = urlunparse(parsed._replace(netloc=parsed.netloc.rpartition("@")[2]))
     try:
         import neo4j
     except ImportError:
-        raise ConfigError(f"--graph-url {url}: the Neo4j / Memgraph backend needs the neo4j driver: pip install 'tooltune[neo4j]'.") from None
-    parsed = urlparse(url)
-    auth = (parsed.username, parsed.password or "") if parsed.username else None
-    # Credentials go to the driver as auth, never in the URL it logs and raises with.
-    plain = urlunparse(parsed._replace(netloc=parsed.netloc.rpartition("@")[2]))
+        raise ConfigError(f"--graph-url {plain}: the Neo4j / Memgraph backend needs the neo4j driver: pip install 'tooltune[neo4j]'.") from None
     driver = neo4j.GraphDatabase.driver(plain, auth=auth)
     try:
         driver.verify_connectivity()
