@@ -99,6 +99,44 @@ def test_only_sequence_examples_of_a_service_run(shop_catalog):
         run_agents(Scripted(), [single], catalog=shop_catalog)
 
 
+class Batching:
+    """A 'model' that batches: each run's next turn follows from how many tool results it has seen,
+    so the script does not depend on which runs share a batch; records every batch's size."""
+
+    call_format = HERMES
+
+    def __init__(self, script: dict[str, list[str]]):
+        self.script, self.batches = script, []
+
+    def complete(self, messages, tools):
+        script = self.script[messages[0]["content"]]
+        done = sum(m["role"] == "tool" for m in messages)
+        return script[done] if done < len(script) else "I am done."
+
+    def complete_many(self, requests):
+        self.batches.append(len(requests))
+        return [self.complete(messages, tools) for messages, tools in requests]
+
+
+def test_runs_are_driven_together_each_on_its_own_server(shop_catalog):
+    jane = JOHN.model_copy(update={"messages": [{"role": "user", "content": "Pay John's latest order, then stop."}]})
+    stops = JOHN.model_copy(update={"messages": [{"role": "user", "content": "Only find John."}]})
+    model = Batching({JOHN.messages[0]["content"]: [FIND, ORDER, PAY, "Paid: pay_0041."],
+                      jane.messages[0]["content"]: [FIND, ORDER, PAY, "Paid."],
+                      stops.messages[0]["content"]: [FIND, "Found him."]})
+    runs = run_agents(model, [JOHN, jane, stops], catalog=shop_catalog)
+    # One batch per round; a run that answered leaves the batch.
+    assert model.batches == [3, 3, 2, 2]
+    # Each run paid on its own fresh copy of the shop: both payments are pay_0041, both final states hold.
+    assert [r.calls[-1].result["payment_id"] for r in runs[:2]] == ["pay_0041", "pay_0041"]
+    assert [r.final_state for r in runs[:2]] == [True, True] and runs[0].sequence_exact
+    assert runs[2].ending == "answered" and runs[2].final_text == "Found him." and runs[2].steps_correct == 1
+    # The same as driving each alone.
+    alone = [run_agent(Scripted(*model.script[e.messages[0]["content"]]), e, catalog=shop_catalog)
+             for e in (JOHN, jane, stops)]
+    assert [r.model_dump() for r in runs] == [r.model_dump() for r in alone]
+
+
 def test_tiny_model_smoke_run(tiny_loaded, shop_catalog):
     run = run_agent(Generator(tiny_loaded, max_new_tokens=8), JOHN, catalog=shop_catalog, max_steps=2)
     assert run.turns and run.steps_expected == 3 and run.final_state is not None  # the reference run succeeded

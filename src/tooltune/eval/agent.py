@@ -29,8 +29,10 @@ Scoring (:class:`AgentRun`):
   Side effects of extra calls that do not change the last result go unnoticed. When the
   reference run itself fails (stale example), ``final_state`` is None and is not counted.
 
-Runs are one at a time (a turn depends on the previous result); :func:`run_agents` seeds each
-service once and copies its database for every run, which is far cheaper than re-seeding.
+A run's turns are sequential (each depends on the previous result), but runs are independent:
+:func:`run_agents` drives them in lock step (:func:`drive_many`), each on its own fresh copy of
+the service, so one batch generates the next turn of every live run. It seeds each service once
+and copies its database for every run, which is far cheaper than re-seeding.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -145,7 +148,7 @@ def run_agents(model: TurnModel, examples: Sequence[Example], *, catalog: ToolCa
         from tooltune.data.sequences import quiet_mcp_logs
 
         with _States(server_factory) as states, quiet_mcp_logs():
-            return [await _run(model, e, catalog, max_steps, states) for e in examples]
+            return await _run_all(model, examples, catalog, max_steps, states)
 
     return anyio.run(main)
 
@@ -192,37 +195,85 @@ async def drive(model: TurnModel, client: Client, messages: list[dict[str, Any]]
     """The loop itself, on any connected MCP ``client`` (in memory, stdio or HTTP): the model's
     calls are executed on the server and their results fed back until it answers in text, its
     output is malformed, or ``max_steps`` model turns have been made."""
+    return (await drive_many(model, [client], [messages], [tools], max_steps=max_steps))[0]
+
+
+async def drive_many(model: TurnModel, clients: Sequence[Client], conversations: Sequence[list[dict[str, Any]]],
+                     tools: Sequence[list[Tool]], *, max_steps: int = 6) -> list[Conversation]:
+    """:func:`drive` for many conversations in lock step, each on its own client: every round, the
+    next turn of all the runs still going is generated together (one batch for a model that batches,
+    :meth:`~tooltune.eval.generate.Generator.complete_many`), then each run's calls execute on its
+    own server. Each run is the greedy run :func:`drive` would make, up to the rounding left padding
+    brings (as in the first-turn evaluation); on a CPU a batch of 16 turns costs a few times one."""
+    if not len(clients) == len(conversations) == len(tools):
+        raise ValueError(f"one client and tool list per conversation, got {len(clients)}, {len(conversations)}, {len(tools)}")
+    dialogues = [_Dialogue(list(m), t) for m, t in zip(conversations, tools, strict=True)]
     fmt = model.call_format
-    messages = list(messages)
-    calls: list[Executed] = []
-    turns: list[str] = []
-    ending: Ending = "step_limit"
-    final_text = None
     for _ in range(max_steps):
-        text = model.complete(messages, tools)
-        turns.append(text)
+        live = [(d, c) for d, c in zip(dialogues, clients, strict=True) if d.ending is None]
+        if not live:
+            break
+        texts = complete_many(model, [(d.messages, d.tools) for d, _ in live])
+        for (dialogue, client), text in zip(live, texts, strict=True):
+            for call, call_id in dialogue.take(fmt, text):
+                dialogue.record(call_id, await execute_call(client, call.name, call.arguments))
+    return [d.conversation() for d in dialogues]
+
+
+def complete_many(model: TurnModel, requests: Sequence[tuple[list[dict[str, Any]], list[Tool] | None]]) -> list[str]:
+    """The next turn of each request: batched when the model offers ``complete_many`` (a
+    :class:`~tooltune.eval.generate.Generator`), else one :meth:`TurnModel.complete` at a time."""
+    batched = getattr(model, "complete_many", None)
+    if batched is not None:
+        return list(batched(requests))
+    return [model.complete(messages, tools) for messages, tools in requests]
+
+
+class _Dialogue:
+    """One run's state between turns: the conversation so far, its executed calls and how it ended."""
+
+    def __init__(self, messages: list[dict[str, Any]], tools: list[Tool]):
+        self.messages, self.tools = messages, tools
+        self.calls: list[Executed] = []
+        self.turns: list[str] = []
+        self.ending: Ending | None = None
+        self.final_text: str | None = None
+
+    def take(self, fmt: CallFormat, text: str) -> list[tuple[ToolCall, str]]:
+        """Record the model's turn; the calls to execute with their ids (none once the run ends)."""
+        self.turns.append(text)
         parsed = fmt.parse(text)
         if parsed.kind is ParseKind.NO_CALL:
-            ending, final_text = "answered", parsed.content
-            break
+            self.ending, self.final_text = "answered", parsed.content
+            return []
         if parsed.kind is ParseKind.MALFORMED:
-            ending = "malformed"
-            break
-        ids = [f"call_{len(calls) + k}" for k in range(len(parsed.calls))]
-        messages.append(assistant_message([ToolCall(c.name, c.arguments, id=i) for c, i in zip(parsed.calls, ids)],
-                                          content=parsed.content))
-        for call, call_id in zip(parsed.calls, ids, strict=True):
-            executed = await execute_call(client, call.name, call.arguments)
-            calls.append(executed)
-            messages.append({"role": "tool", "tool_call_id": call_id, "name": call.name,
-                             "content": executed.result})
-    return Conversation(messages=messages, calls=calls, turns=turns, ending=ending, final_text=final_text)
+            self.ending = "malformed"
+            return []
+        ids = [f"call_{len(self.calls) + k}" for k in range(len(parsed.calls))]
+        self.messages.append(assistant_message([ToolCall(c.name, c.arguments, id=i) for c, i in zip(parsed.calls, ids)],
+                                               content=parsed.content))
+        return list(zip(parsed.calls, ids, strict=True))
+
+    def record(self, call_id: str, executed: Executed) -> None:
+        self.calls.append(executed)
+        self.messages.append({"role": "tool", "tool_call_id": call_id, "name": executed.name, "content": executed.result})
+
+    def conversation(self) -> Conversation:
+        return Conversation(messages=self.messages, calls=self.calls, turns=self.turns,
+                            ending=self.ending or "step_limit", final_text=self.final_text)
 
 
-async def _run(model: TurnModel, example: Example, catalog: ToolCatalog | None, max_steps: int, states: _States) -> AgentRun:
-    tools = example.offered_tools(catalog)
-    async with Client(states.fresh(example.service)) as client:
-        done = await drive(model, client, list(example.messages), tools, max_steps=max_steps)
+async def _run_all(model: TurnModel, examples: Sequence[Example], catalog: ToolCatalog | None, max_steps: int,
+                   states: _States) -> list[AgentRun]:
+    """Every example on its own fresh server, driven together (:func:`drive_many`), then scored."""
+    tools = [e.offered_tools(catalog) for e in examples]
+    async with AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(Client(states.fresh(e.service))) for e in examples]
+        done = await drive_many(model, clients, [list(e.messages) for e in examples], tools, max_steps=max_steps)
+    return [await _scored_run(e, d, t, states) for e, d, t in zip(examples, done, tools, strict=True)]
+
+
+async def _scored_run(example: Example, done: Conversation, tools: list[Tool], states: _States) -> AgentRun:
     calls, turns, ending, final_text = done.calls, done.turns, done.ending, done.final_text
     steps = _check_steps(example, calls, tools)
     reference = await _reference_run(example, states)

@@ -101,6 +101,10 @@ class Generator:
         """The model's next turn for one conversation, as raw text (the agent loop's interface)."""
         return self.generate([(messages, tools)])[0].text
 
+    def complete_many(self, requests: Sequence[Request]) -> list[str]:
+        """The next turn of many conversations, batched (the agent loop drives its runs with it)."""
+        return [g.text for g in self.generate(requests)]
+
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         """Generate the next turn of every request; results in request order."""
         prompts = [self.loaded.render(messages, tools) for messages, tools in requests]
