@@ -83,7 +83,7 @@ def test_a_failed_call_is_fed_back_and_later_steps_cannot_resolve(shop_catalog):
 def test_runs_end_on_malformed_output_or_the_step_limit(shop_catalog, tmp_path):
     malformed = run_agent(Scripted(FIND, "<tool_call>\n{oops"), JOHN, catalog=shop_catalog)
     assert malformed.ending == "malformed" and malformed.steps_correct == 1
-    looping = run_agent(Scripted(*[FIND] * 10), JOHN, catalog=shop_catalog, max_steps=3)
+    looping = run_agent(Scripted(FIND, ORDER, FIND, ORDER), JOHN, catalog=shop_catalog, max_steps=3)
     assert looping.ending == "step_limit" and len(looping.calls) == 3 and not looping.sequence_exact
 
     summary = summarize([malformed, looping])
@@ -91,6 +91,19 @@ def test_runs_end_on_malformed_output_or_the_step_limit(shop_catalog, tmp_path):
     write_agent_results([malformed, looping], summary, tmp_path)
     assert len((tmp_path / "agent.jsonl").read_text().splitlines()) == 2
     assert json.loads((tmp_path / "agent_metrics.json").read_text())["n"] == 2
+
+
+def test_a_turn_repeating_the_previous_calls_runs_once_more_and_ends_the_run(shop_catalog):
+    model = Scripted(FIND, ORDER, ORDER, ORDER, ORDER)
+    run = run_agent(model, JOHN, catalog=shop_catalog)
+    assert run.ending == "repeated" and len(run.turns) == 3 and [c.name for c in run.calls] == [
+        "get_customer_by_name", "get_latest_order", "get_latest_order"]
+    assert [s.reason for s in run.steps] == [None, None, "wrong_function"] and not run.sequence_exact
+    # A repeated write is executed, so the second charge shows in the final state (the shop
+    # refuses it: nothing is left to pay).
+    double = run_agent(Scripted(FIND, ORDER, PAY, PAY, "Paid."), JOHN, catalog=shop_catalog)
+    assert double.ending == "repeated" and [c.name for c in double.calls[2:]] == ["create_payment"] * 2
+    assert double.calls[-1].is_error and double.final_state is False
 
 
 def test_only_sequence_examples_of_a_service_run(shop_catalog):
@@ -135,6 +148,14 @@ def test_runs_are_driven_together_each_on_its_own_server(shop_catalog):
     alone = [run_agent(Scripted(*model.script[e.messages[0]["content"]]), e, catalog=shop_catalog)
              for e in (JOHN, jane, stops)]
     assert [r.model_dump() for r in runs] == [r.model_dump() for r in alone]
+
+
+def test_given_first_turns_are_not_generated_again(shop_catalog):
+    model = Batching({JOHN.messages[0]["content"]: [FIND, ORDER, PAY, "Paid: pay_0041."]})
+    [run] = run_agents(model, [JOHN], catalog=shop_catalog, first_turns=[FIND])
+    assert model.batches == [1, 1, 1] and run.turns[0] == FIND and run.sequence_exact
+    with pytest.raises(ValueError, match="first_turns"):
+        run_agents(model, [JOHN], catalog=shop_catalog, first_turns=[])
 
 
 def test_tiny_model_smoke_run(tiny_loaded, shop_catalog):

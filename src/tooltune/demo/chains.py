@@ -92,6 +92,7 @@ SHOP = [
             "pull up the latest order for {email}",
             "A customer ({email}) is asking about their last order. What is it?",
         ),
+        answer="{email}'s latest order is {prev.order_id}, currently {prev.fulfillment_state}.",
     ),
     Chain(
         id="shop.payments_by_name", service="shop",
@@ -107,6 +108,7 @@ SHOP = [
             "get {state} payments for {name}",
             "I need every {state} payment made by {name}.",
         ),
+        answer="{name} has {prev.count} {state} payment(s).",
     ),
     Chain(
         id="shop.orders_by_email", service="shop",
@@ -122,6 +124,7 @@ SHOP = [
             "Find every {state} order placed by {email}.",
             "Can you pull up {email}'s {state} orders?",
         ),
+        answer="{email} has {prev.count} {state} order(s).",
     ),
     Chain(
         id="shop.refund_last_payment", service="shop",

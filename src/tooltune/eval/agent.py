@@ -5,7 +5,8 @@ gets the conversation and the offered tools, and each turn it generates is parse
 format. Calls are executed on the real service (``mcp.Client(build_server(service, dir))``,
 in memory, over a fresh copy of the seeded state) and their results go back to the model as
 ``tool`` messages rendered by ``render_chat``. The loop ends when the model answers in text,
-when its output is malformed, or after ``max_steps`` model turns.
+when its output is malformed, when it repeats its previous turn's calls exactly (a loop: they
+run once more, then the run ends), or after ``max_steps`` model turns.
 
 Scoring (:class:`AgentRun`):
 
@@ -67,7 +68,7 @@ EXTRA_CALL = "extra_call"
 MISSING_STEP = "missing_step"
 """Step reason: the run ended before this expected step."""
 
-Ending = Literal["answered", "malformed", "step_limit"]
+Ending = Literal["answered", "malformed", "repeated", "step_limit"]
 ServerFactory = Callable[[str, Path], Any]
 
 
@@ -133,8 +134,14 @@ def run_agent(model: TurnModel, example: Example, *, catalog: ToolCatalog | None
 
 
 def run_agents(model: TurnModel, examples: Sequence[Example], *, catalog: ToolCatalog | None = None,
-               max_steps: int = 6, server_factory: ServerFactory | None = None) -> list[AgentRun]:
-    """:func:`run_agent` for many examples, sharing one seeded copy of each service."""
+               max_steps: int = 6, server_factory: ServerFactory | None = None,
+               first_turns: Sequence[str] | None = None) -> list[AgentRun]:
+    """:func:`run_agent` for many examples, sharing one seeded copy of each service.
+
+    ``first_turns``: the model's first turn of each example, already generated (the first-turn
+    evaluation generates exactly this turn from exactly this prompt), so it is not generated twice."""
+    if first_turns is not None and len(first_turns) != len(examples):
+        raise ValueError(f"first_turns: {len(first_turns)} turns for {len(examples)} examples")
     for example in examples:
         if example.behavior is not Behavior.SEQUENCE or not example.service:
             raise DataError(f"example {example.id} ({example.provenance.origin}): the agent loop runs sequence "
@@ -148,7 +155,7 @@ def run_agents(model: TurnModel, examples: Sequence[Example], *, catalog: ToolCa
         from tooltune.data.sequences import quiet_mcp_logs
 
         with _States(server_factory) as states, quiet_mcp_logs():
-            return await _run_all(model, examples, catalog, max_steps, states)
+            return await _run_all(model, examples, catalog, max_steps, states, first_turns)
 
     return anyio.run(main)
 
@@ -194,26 +201,32 @@ async def drive(model: TurnModel, client: Client, messages: list[dict[str, Any]]
                 max_steps: int = 6) -> Conversation:
     """The loop itself, on any connected MCP ``client`` (in memory, stdio or HTTP): the model's
     calls are executed on the server and their results fed back until it answers in text, its
-    output is malformed, or ``max_steps`` model turns have been made."""
+    output is malformed, it repeats its previous turn's calls exactly (executed once more, then
+    the run ends: ``repeated``), or ``max_steps`` model turns have been made."""
     return (await drive_many(model, [client], [messages], [tools], max_steps=max_steps))[0]
 
 
 async def drive_many(model: TurnModel, clients: Sequence[Client], conversations: Sequence[list[dict[str, Any]]],
-                     tools: Sequence[list[Tool]], *, max_steps: int = 6) -> list[Conversation]:
+                     tools: Sequence[list[Tool]], *, max_steps: int = 6,
+                     first_turns: Sequence[str] | None = None) -> list[Conversation]:
     """:func:`drive` for many conversations in lock step, each on its own client: every round, the
     next turn of all the runs still going is generated together (one batch for a model that batches,
     :meth:`~tooltune.eval.generate.Generator.complete_many`), then each run's calls execute on its
     own server. Each run is the greedy run :func:`drive` would make, up to the rounding left padding
-    brings (as in the first-turn evaluation); on a CPU a batch of 16 turns costs a few times one."""
+    brings (as in the first-turn evaluation); on a CPU a batch of 16 turns costs a few times one.
+    ``first_turns`` (one per conversation) stand in for the first round's generation."""
     if not len(clients) == len(conversations) == len(tools):
         raise ValueError(f"one client and tool list per conversation, got {len(clients)}, {len(conversations)}, {len(tools)}")
     dialogues = [_Dialogue(list(m), t) for m, t in zip(conversations, tools, strict=True)]
     fmt = model.call_format
-    for _ in range(max_steps):
+    for round_ in range(max_steps):
         live = [(d, c) for d, c in zip(dialogues, clients, strict=True) if d.ending is None]
         if not live:
             break
-        texts = complete_many(model, [(d.messages, d.tools) for d, _ in live])
+        if round_ == 0 and first_turns is not None:
+            texts = list(first_turns)
+        else:
+            texts = complete_many(model, [(d.messages, d.tools) for d, _ in live])
         for (dialogue, client), text in zip(live, texts, strict=True):
             for call, call_id in dialogue.take(fmt, text):
                 dialogue.record(call_id, await execute_call(client, call.name, call.arguments))
@@ -238,6 +251,7 @@ class _Dialogue:
         self.turns: list[str] = []
         self.ending: Ending | None = None
         self.final_text: str | None = None
+        self._last_called: list[tuple[str, dict[str, Any]]] | None = None
 
     def take(self, fmt: CallFormat, text: str) -> list[tuple[ToolCall, str]]:
         """Record the model's turn; the calls to execute with their ids (none once the run ends)."""
@@ -250,6 +264,13 @@ class _Dialogue:
             self.ending = "malformed"
             return []
         ids = [f"call_{len(self.calls) + k}" for k in range(len(parsed.calls))]
+        called = [(c.name, c.arguments) for c in parsed.calls]
+        if called == self._last_called:
+            # The same calls as the turn before, on a server whose answers do not change between
+            # turns: the model is looping. They still run (a repeated write leaves its mark on the
+            # final state), then the run ends instead of burning the remaining turns.
+            self.ending = "repeated"
+        self._last_called = called
         self.messages.append(assistant_message([ToolCall(c.name, c.arguments, id=i) for c, i in zip(parsed.calls, ids)],
                                                content=parsed.content))
         return list(zip(parsed.calls, ids, strict=True))
@@ -264,12 +285,13 @@ class _Dialogue:
 
 
 async def _run_all(model: TurnModel, examples: Sequence[Example], catalog: ToolCatalog | None, max_steps: int,
-                   states: _States) -> list[AgentRun]:
+                   states: _States, first_turns: Sequence[str] | None) -> list[AgentRun]:
     """Every example on its own fresh server, driven together (:func:`drive_many`), then scored."""
     tools = [e.offered_tools(catalog) for e in examples]
     async with AsyncExitStack() as stack:
         clients = [await stack.enter_async_context(Client(states.fresh(e.service))) for e in examples]
-        done = await drive_many(model, clients, [list(e.messages) for e in examples], tools, max_steps=max_steps)
+        done = await drive_many(model, clients, [list(e.messages) for e in examples], tools, max_steps=max_steps,
+                                first_turns=first_turns)
     return [await _scored_run(e, d, t, states) for e, d, t in zip(examples, done, tools, strict=True)]
 
 
@@ -282,7 +304,9 @@ async def _scored_run(example: Example, done: Conversation, tools: list[Tool], s
     exact = all(s.correct for s in steps) and ending == "answered"
     message = next((f"step {s.index}: {s.message}" for s in steps if not s.correct), "")
     if not message and ending != "answered":
-        message = "the run ended without a text answer" if ending == "step_limit" else "the last turn could not be parsed"
+        message = {"step_limit": "the run ended without a text answer",
+                   "repeated": "the run ended repeating its previous calls, without a text answer",
+                   }.get(ending, "the last turn could not be parsed")
     return AgentRun(id=example.id, origin=example.provenance.origin, service=example.service or "", calls=calls,
                     steps=steps, turns=turns, ending=ending, final_text=final_text, sequence_exact=exact,
                     steps_correct=correct, steps_expected=len(example.calls), final_state=final_state, message=message)

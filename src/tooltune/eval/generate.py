@@ -3,7 +3,8 @@
 :class:`Generator` wraps a :class:`~tooltune.eval.model.LoadedModel`. Each request is a
 conversation plus its offered tools, rendered with :meth:`LoadedModel.render` (``render_chat``
 with the generation prompt). Requests are sorted by prompt length, so each batch pads little,
-and run through ``model.generate`` in batches with the KV cache, left padding and greedy
+and run through ``model.generate`` in batches (``batch_size`` rows, at most ``max_batch_tokens``
+padded prompt tokens) with the KV cache, left padding and greedy
 decoding; outputs come back in request order. Evaluation, the agent loop and serving share it.
 
 A turn ends at the first stop token (:func:`~tooltune.eval.model.stop_token_ids`: EOS and the
@@ -36,6 +37,9 @@ from tooltune.tools.catalog import Tool
 # another block follows the last closed one.
 CALL_TAGS = {"hermes": ("<tool_call>", "</tool_call>")}
 _TAIL_TOKENS = 24  # decoded each step to look for a closed block; a tag plus a few characters fit
+MAX_BATCH_TOKENS = 16384
+"""Most padded prompt tokens per batch. Attention memory grows with rows x length², and agent-loop
+contexts grow every turn: 16 rows of ~3,000 tokens held 13.6 GB on the CPU (SmolLM2-135M, sdpa)."""
 
 
 @dataclass
@@ -77,12 +81,15 @@ class Generator:
     ``constrained=True`` decodes under the tool-call grammar of each request's offered tools
     (:mod:`tooltune.eval.constrained`, needs the ``constrained`` extra)."""
 
-    def __init__(self, loaded: LoadedModel, *, max_new_tokens: int = 256, batch_size: int = 8, constrained: bool = False):
-        if max_new_tokens < 1 or batch_size < 1:
-            raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens} and {batch_size}")
+    def __init__(self, loaded: LoadedModel, *, max_new_tokens: int = 256, batch_size: int = 8, constrained: bool = False,
+                 max_batch_tokens: int = MAX_BATCH_TOKENS):
+        if max_new_tokens < 1 or batch_size < 1 or max_batch_tokens < 1:
+            raise ValueError(f"max_new_tokens, batch_size and max_batch_tokens must be >= 1, got {max_new_tokens}, "
+                             f"{batch_size} and {max_batch_tokens}")
         self.loaded = loaded
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.constrained = constrained
         self.wall_s = 0.0
         """Summed wall time of every ``generate`` call so far."""
@@ -124,13 +131,24 @@ class Generator:
         lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -lengths[i])  # longest first: memory errors show early
         out: list[Generation | None] = [None] * len(prompts)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
+        for batch in self._batches(order, lengths):
             rows = self._generate_batch([prompts[i] for i in batch], [grammars[i] for i in batch] if grammars else None,
                                         streamer)
             for i, generation in zip(batch, rows, strict=True):
                 out[i] = generation
         return [g for g in out if g is not None]
+
+    def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+        """``order`` (longest prompt first) cut into batches of at most ``batch_size`` rows and
+        ``max_batch_tokens`` padded prompt tokens (rows x the batch's longest prompt)."""
+        batches: list[list[int]] = []
+        for i in order:
+            if batches and len(batches[-1]) < self.batch_size and \
+                    (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= self.max_batch_tokens:
+                batches[-1].append(i)
+            else:
+                batches.append([i])
+        return batches
 
     def _grammar(self, tools: list[Tool] | None) -> str:
         from tooltune.eval.constrained import tool_call_grammar

@@ -168,7 +168,7 @@ def run_eval(config: EvalConfig) -> EvalResult:
         run = evaluate_examples(generator, examples, catalog, split)
         write_results(ScoreResult(results=run.results, metrics=run.metrics), out / split)
         if config.agent:
-            run.agent = _run_agent(generator, examples, catalog, config, out / split)
+            run.agent = _run_agent(generator, examples, [r.output for r in run.results], catalog, config, out / split)
         result.splits[split] = run
 
     everything = [r for run in result.splits.values() for r in run.results]
@@ -244,14 +244,17 @@ def _catalog(config: EvalConfig) -> ToolCatalog | None:
         raise ConfigError(f"catalog: cannot load {path}: {e}") from e
 
 
-def _run_agent(generator: Generator, examples: list[Example], catalog: ToolCatalog | None, config: EvalConfig, out: Path):
+def _run_agent(generator: Generator, examples: list[Example], outputs: list[str], catalog: ToolCatalog | None,
+               config: EvalConfig, out: Path):
     from tooltune.demo import SERVICES
     from tooltune.eval.agent import run_agents, summarize, write_agent_results
 
-    sequences = [e for e in examples if e.behavior is Behavior.SEQUENCE and e.service in SERVICES]
-    if not sequences:
+    picked = [(e, o) for e, o in zip(examples, outputs, strict=True) if e.behavior is Behavior.SEQUENCE and e.service in SERVICES]
+    if not picked:
         return None
-    runs = run_agents(generator, sequences, catalog=catalog, max_steps=config.agent_max_steps)
+    # Each run's first turn is the one just scored: same prompt, same greedy decoding.
+    runs = run_agents(generator, [e for e, _ in picked], catalog=catalog, max_steps=config.agent_max_steps,
+                      first_turns=[o for _, o in picked])
     summary = summarize(runs)
     write_agent_results(runs, summary, out)
     return summary
