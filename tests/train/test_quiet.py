@@ -27,3 +27,21 @@ def test_cli_output_has_no_third_party_bars_and_the_log_file_has_them(tmp_path):
     assert "Loading weights" not in terminal and "it/s]" not in terminal
     assert "builtin →" in done.stdout  # tooltune's own table is still there
     assert log.is_file()  # transformers' records went here instead
+
+
+def test_migration_records_reach_the_file_not_a_console_handler_on_root(tmp_path):
+    # The mcp SDK's in-process servers call logging.basicConfig with a console handler at INFO;
+    # Alembic's "Running upgrade ..." records then printed in the middle of `make demo`.
+    log = tmp_path / "third-party.log"
+    script = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
+        "from pathlib import Path\n"
+        "from tooltune.train.quiet import route_third_party\n"
+        f"route_third_party(Path({str(log)!r}))\n"
+        "logging.getLogger('alembic.runtime.migration').info('Running upgrade  -> 0001')\n"
+        "logging.getLogger('tooltune').info('ours')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert "Running upgrade" not in done.stderr and "ours" in done.stderr
+    assert "Running upgrade  -> 0001" in log.read_text()

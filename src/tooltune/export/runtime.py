@@ -9,7 +9,8 @@ generation_config, logits_processor, stopping_criteria)`` with greedy decoding, 
 by the same parser, so an export is scored exactly as its source is.
 
 - :class:`OnnxCausalLM`: onnxruntime, the KV cache carried between steps as the graph's
-  ``present`` outputs (see :mod:`tooltune.export.onnx`).
+  ``present`` outputs, bound back as the next step's inputs without a copy through numpy
+  (IOBinding; see :mod:`tooltune.export.onnx`).
 - :class:`LlamaCppCausalLM`: llama.cpp through ``llama-cpp-python`` (one context per row of a
   batch, each with its own KV cache; the model file is memory-mapped once by the OS).
 - Without ``llama-cpp-python`` (or with ``TOOLTUNE_GGUF_RUNTIME=transformers``) a GGUF export is
@@ -135,6 +136,7 @@ class OnnxCausalLM(_GreedyModel):
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._ort_value = onnxruntime.OrtValue
         shape = {k: details[k] for k in ("layers", "kv_heads", "head_dim") if k in details}
         if len(shape) < 3:
             from transformers import AutoConfig
@@ -158,10 +160,22 @@ class OnnxCausalLM(_GreedyModel):
         return self._run(tokens[:, None], attention_mask, positions, self.past)
 
     def _run(self, ids: Any, mask: Any, positions: Any, past: list[Any]) -> Any:
+        # IOBinding: the present tensors stay onnxruntime values and are bound as the next step's
+        # past as they are; session.run would copy every layer's cache out to numpy each step.
+        binding = self.session.io_binding()
         feeds = {"input_ids": ids.astype("int64"), "attention_mask": mask.astype("int64"), "position_ids": positions.astype("int64")}
-        feeds.update(zip(self.past_names, past, strict=True))
-        logits, *self.past = self.session.run(self.outputs, feeds)
-        return logits[:, -1, :]
+        for name, value in feeds.items():
+            binding.bind_cpu_input(name, value)
+        for name, value in zip(self.past_names, past, strict=True):
+            if isinstance(value, self._ort_value):
+                binding.bind_ortvalue_input(name, value)
+            else:
+                binding.bind_cpu_input(name, value)
+        for name in self.outputs:
+            binding.bind_output(name, "cpu")
+        self.session.run_with_iobinding(binding)
+        logits, *self.past = binding.get_outputs()
+        return logits.numpy()[:, -1, :]
 
 
 class LlamaCppCausalLM(_GreedyModel):

@@ -21,7 +21,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-THIRD_PARTY_LOGGERS = ("transformers", "peft", "trl", "accelerate", "datasets", "huggingface_hub", "torch", "httpx")
+THIRD_PARTY_LOGGERS = ("transformers", "peft", "trl", "accelerate", "datasets", "huggingface_hub", "torch", "httpx",
+                       "alembic", "sqlalchemy")  # migrations log at INFO; the mcp SDK puts a console handler on root
 
 _handler: logging.Handler | None = None
 _settled = False
