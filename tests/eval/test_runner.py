@@ -168,6 +168,19 @@ ALARM = {"name": "set_alarm", "description": "Set an alarm.", "parameters": {"ty
     "repeat": {"type": "string", "enum": ["never", "daily", "weekdays"]}}, "required": ["hour", "minute", "repeat"]}}
 
 
+def test_a_single_call_grammar_ends_after_the_first_block(shop_catalog):
+    pytest.importorskip("llguidance")
+    from tooltune.eval.constrained import tool_call_grammar
+
+    # A named tool_choice: SmolLM2 opened a second block under the parallel grammar and ran into
+    # max_tokens, so the served turn had no parseable call at all.
+    grammar = tool_call_grammar(HERMES, [shop_catalog.get("get_orders")], allow_text=False, parallel=False)
+    one = HERMES.render([ToolCall("get_orders", {"fulfillment_state": "shipped"})])
+    assert _accepts(grammar, one)
+    assert not _accepts(grammar, one + "\n" + one)
+    assert not _accepts(grammar, "Sure.")
+
+
 def test_constrained_outputs_always_parse_into_valid_calls(tiny_loaded, shop_catalog):
     pytest.importorskip("llguidance")
     from tooltune.eval.constrained import tool_call_grammar

@@ -61,11 +61,13 @@ def require_llguidance() -> Any:
     return llguidance
 
 
-def tool_call_grammar(fmt: CallFormat, tools: list[Tool], *, allow_text: bool = True) -> str:
+def tool_call_grammar(fmt: CallFormat, tools: list[Tool], *, allow_text: bool = True, parallel: bool = True) -> str:
     """The llguidance grammar (Lark text) of one assistant turn in ``fmt`` offering ``tools``.
 
     ``allow_text=False`` drops the plain-text branch: the turn must be one or more calls
-    (OpenAI's ``tool_choice="required"``)."""
+    (OpenAI's ``tool_choice="required"``). ``parallel=False`` allows exactly one call, after which
+    only the end of the turn may follow (a named ``tool_choice``, ``parallel_tool_calls: false``):
+    a model free to open a second block keeps going until ``max_tokens`` cuts the turn."""
     if fmt.name != "hermes":
         raise ConfigError(
             f"constrained: no grammar for the {fmt.name!r} tool-call format yet (only hermes); "
@@ -76,9 +78,10 @@ def tool_call_grammar(fmt: CallFormat, tools: list[Tool], *, allow_text: bool = 
             raise ConfigError("constrained: a call is required but no tool is offered.")
         return f"start: TEXT\n{_TEXT_WITHOUT_CALLS}\n"
     schema = {"anyOf": [_call_schema(t) for t in tools], "x-guidance": _JSON_STYLE}
+    more = ' ("\\n" call)*' if parallel else ""
     return (
         f"start: {'TEXT | calls' if allow_text else 'calls'}\n"
-        'calls: call ("\\n" call)*\n'
+        f"calls: call{more}\n"
         f'call: "<tool_call>\\n" body "\\n</tool_call>"\n'
         f"body: %json {json.dumps(schema, ensure_ascii=False)}\n"
         f"{_TEXT_WITHOUT_CALLS}\n"

@@ -12,6 +12,8 @@ so served accuracy is evaluated accuracy.
 - ``none``: the tools are left out of the prompt and the turn is returned as text;
 - ``required`` / a named function: the turn is decoded under the grammar of the offered tools
   (or of the one named) with the text branch removed, so a call is guaranteed, as vLLM does it.
+  A named function gets exactly one call, and so does any grammar with ``parallel_tool_calls:
+  false``: the turn ends after the first block instead of running on to ``max_tokens``.
   Grammars exist for the ``hermes`` call format only; other formats get a 400 naming
   ``tool_choice``.
 
@@ -123,11 +125,11 @@ class ChatService:
             prompt = loaded.render(messages, tools if choice != "none" else None)
         except TemplateError as e:
             raise RequestError("messages", f"the conversation cannot be rendered with the model's chat template: {e}") from e
-        grammar = self._grammar(loaded, tools, choice)
+        grammar = self._grammar(loaded, tools, choice, parallel=request.parallel_tool_calls is not False)
         limit = request.max_completion_tokens or request.max_tokens or self.settings.max_new_tokens
         return served, prompt, grammar, min(limit, self.settings.max_new_tokens)
 
-    def _grammar(self, loaded: LoadedModel, tools: list[Tool], choice: Any) -> str | None:
+    def _grammar(self, loaded: LoadedModel, tools: list[Tool], choice: Any, *, parallel: bool) -> str | None:
         from tooltune.eval.constrained import require_llguidance, tool_call_grammar
 
         forced = choice == "required" or isinstance(choice, NamedToolChoice)
@@ -135,12 +137,12 @@ class ChatService:
             return None
         try:
             require_llguidance()
-            if isinstance(choice, NamedToolChoice):
+            if isinstance(choice, NamedToolChoice):  # one call of that function, as OpenAI's API returns
                 return tool_call_grammar(loaded.call_format, [t for t in tools if t.name == choice.function.name],
-                                         allow_text=False)
+                                         allow_text=False, parallel=False)
             if choice == "none":
                 return tool_call_grammar(loaded.call_format, [])
-            return tool_call_grammar(loaded.call_format, tools, allow_text=not forced)
+            return tool_call_grammar(loaded.call_format, tools, allow_text=not forced, parallel=parallel)
         except ConfigError as e:
             raise RequestError("tool_choice" if forced else None, f"{e} (model {loaded.name!r} writes "
                                f"{loaded.call_format.name} calls).") from e
