@@ -266,9 +266,10 @@ class _Dialogue:
         ids = [f"call_{len(self.calls) + k}" for k in range(len(parsed.calls))]
         called = [(c.name, c.arguments) for c in parsed.calls]
         if called == self._last_called:
-            # The same calls as the turn before, on a server whose answers do not change between
-            # turns: the model is looping. They still run (a repeated write leaves its mark on the
-            # final state), then the run ends instead of burning the remaining turns.
+            # The same calls as the turn before, after seeing their result: a small model stuck in
+            # a loop (the demo services' state is frozen, so the answer cannot have changed). They
+            # still run (a repeated write leaves its mark on the final state), then the run ends
+            # instead of burning the remaining turns on an ever longer context.
             self.ending = "repeated"
         self._last_called = called
         self.messages.append(assistant_message([ToolCall(c.name, c.arguments, id=i) for c, i in zip(parsed.calls, ids)],
