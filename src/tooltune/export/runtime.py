@@ -136,7 +136,6 @@ class OnnxCausalLM(_GreedyModel):
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self._ort_value = onnxruntime.OrtValue
         shape = {k: details[k] for k in ("layers", "kv_heads", "head_dim") if k in details}
         if len(shape) < 3:
             from transformers import AutoConfig
@@ -150,8 +149,9 @@ class OnnxCausalLM(_GreedyModel):
 
     def start(self, input_ids: Any, attention_mask: Any) -> Any:
         import numpy as np
+        from onnxruntime import OrtValue
 
-        empty = np.zeros((input_ids.shape[0], self.kv_heads, 0, self.head_dim), dtype=np.float32)
+        empty = OrtValue.ortvalue_from_numpy(np.zeros((input_ids.shape[0], self.kv_heads, 0, self.head_dim), dtype=np.float32))
         positions = np.clip(attention_mask.cumsum(-1) - 1, 0, None)
         return self._run(input_ids, attention_mask, positions, [empty] * len(self.past_names))
 
@@ -167,10 +167,7 @@ class OnnxCausalLM(_GreedyModel):
         for name, value in feeds.items():
             binding.bind_cpu_input(name, value)
         for name, value in zip(self.past_names, past, strict=True):
-            if isinstance(value, self._ort_value):
-                binding.bind_ortvalue_input(name, value)
-            else:
-                binding.bind_cpu_input(name, value)
+            binding.bind_ortvalue_input(name, value)
         for name in self.outputs:
             binding.bind_output(name, "cpu")
         self.session.run_with_iobinding(binding)
