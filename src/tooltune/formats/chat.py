@@ -146,6 +146,7 @@ TOOL_LISTINGS = {"schema": BUILTIN_TEMPLATE, "compact": COMPACT_TEMPLATE}
 BUILTIN_CALL_FORMAT = "hermes"
 _PROBE_CALL = ToolCall("probe_tool", {"probe_arg": "probe value"})
 _PROBE_USER = "tooltune-probe-user-turn"
+_PREFIX_PROBES = ("A", "B")  # two user turns that differ from their first character
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,49 @@ def render_chat(
     """
     setup = chat_setup(tokenizer)
     return _apply(tokenizer, setup, messages, tools, add_generation_prompt=add_generation_prompt)
+
+
+def shared_prefix(
+    tokenizer: Any,
+    messages: list[dict[str, Any]],
+    tools: ToolCatalog | list[Tool] | list[dict[str, Any]] | None = None,
+    *,
+    text: str | None = None,
+) -> str | None:
+    """The start of a rendered conversation that every conversation with the same system text and
+    tools shares: everything up to the first user turn's content (the system turn, the tool
+    listing and the user turn's header).
+
+    ``text`` is the conversation as already rendered (whole, or a prompt); without it the
+    conversation is rendered here. Found without knowing the template: the messages before the
+    first user turn are rendered twice, followed by two different user turns, and the prefix is
+    what the two renderings share. None when there is no user turn, the template cannot render
+    it, or ``text`` does not start with it. Callers that cut token ids must still check that the
+    prefix's ids start the conversation's ids (a tokenizer may merge across the boundary). This
+    is the one definition of "the prefix" for prefix-shared training rows and prefix-cached
+    generation.
+    """
+    first_user = next((i for i, m in enumerate(messages) if m.get("role") == "user"), None)
+    if first_user is None:
+        return None
+    head = messages[:first_user]
+    try:
+        a, b = (render_chat(tokenizer, [*head, {"role": "user", "content": probe}], tools) for probe in _PREFIX_PROBES)
+    except TemplateError:
+        return None
+    prefix = a[:_common_length(a, b)]
+    if text is None:
+        text = render_chat(tokenizer, messages, tools)
+    return prefix if prefix and text.startswith(prefix) else None
+
+
+def _common_length(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def call_format_for(tokenizer: Any) -> CallFormat:
