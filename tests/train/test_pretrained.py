@@ -41,23 +41,6 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     assert pretrained.cache_dir() == tmp_path / "xdg" / "tooltune"
 
 
-@pytest.fixture(scope="session")
-def smollm2_dir() -> Path:
-    pytest.importorskip("gguf")
-    try:
-        return resolve_pypi_model("pypi:smollm2-135m-instruct")
-    except ConfigError as e:  # make setup installs it; a bare pip install -e . does not
-        pytest.skip(f"SmolLM2 package not installed: {e}")
-
-
-@pytest.fixture(scope="session")
-def real_smollm2(smollm2_dir):
-    """SmolLM2-135M-Instruct loaded once for the session (eval mode, fp32, CPU)."""
-    from tooltune.eval.model import load_model
-
-    return load_model("pypi:smollm2-135m-instruct", device="cpu")
-
-
 def test_the_cached_directory_is_a_plain_hf_model_keyed_by_the_gguf_hash(smollm2_dir):
     source = json.loads((smollm2_dir / pretrained.SOURCE_FILE).read_text())
     assert source["gguf"] == "SmolLM2-135M-Instruct.Q4_1.gguf"

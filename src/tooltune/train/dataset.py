@@ -34,7 +34,7 @@ from typing import Any
 
 from tooltune.data.examples import Example, read_jsonl, target_messages
 from tooltune.errors import DataError, TemplateError, TrainError
-from tooltune.formats.chat import render_chat
+from tooltune.formats.chat import render_chat, shared_prefix
 from tooltune.tools.catalog import Tool, ToolCatalog
 
 IGNORE_INDEX = -100
@@ -59,6 +59,9 @@ class TokenizedConversation:
     """Assistant turns whose first or last character falls inside a token (see :func:`tokenize_conversation`)."""
     untrained_stops: int = 0
     """Assistant turns that do not end on a special (added) token, so the model may not learn to stop."""
+    prefix_len: int = 0
+    """Leading tokens that are the conversation's shared prefix (system turn and tool listing,
+    :func:`~tooltune.formats.chat.shared_prefix`), 0 when its tokens do not start ``input_ids``."""
 
     @property
     def labels(self) -> list[int]:
@@ -143,7 +146,20 @@ def tokenize_conversation(
             mask[k] = 1
         splits += (lo not in starts) + (hi not in ends)
         stops += not inside or ids[inside[-1]] not in added
-    return TokenizedConversation(text, list(ids), mask, spans, splits, stops)
+    prefix_len = _prefix_tokens(tokenizer, shared_prefix(tokenizer, messages, tools, text=text), ids, mask)
+    return TokenizedConversation(text, list(ids), mask, spans, splits, stops, prefix_len)
+
+
+def _prefix_tokens(tokenizer: Any, prefix: str | None, ids: list[int], mask: list[int]) -> int:
+    """How many leading ``ids`` are ``prefix``'s own tokens; 0 when a merge across the boundary
+    makes them differ (sharing must never change the tokens a conversation trains on)."""
+    if not prefix:
+        return 0
+    prefix_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
+    n = len(prefix_ids)
+    if n >= len(ids) or ids[:n] != prefix_ids or any(mask[:n]):
+        return 0
+    return n
 
 
 def tokenize_example(tokenizer: Any, example: Example, catalog: ToolCatalog | None) -> TokenizedConversation:
@@ -151,23 +167,20 @@ def tokenize_example(tokenizer: Any, example: Example, catalog: ToolCatalog | No
     return tokenize_conversation(tokenizer, target_messages(example), example.offered_tools(catalog))
 
 
-def build_dataset(
+def tokenize_split(
     tokenizer: Any,
     examples: Iterable[Example],
     catalog: ToolCatalog | None,
     *,
     max_length: int | None = None,
     where: str = "examples",
-):
-    """A ``datasets.Dataset`` of ``input_ids`` and ``labels`` (``-100`` outside assistant turns),
-    ready for TRL's ``SFTTrainer`` (which uses a ``labels`` column as is), and its :class:`DatasetStats`.
+) -> tuple[list[TokenizedConversation], DatasetStats]:
+    """Every example tokenized (:func:`tokenize_example`), and what went in.
 
     Examples longer than ``max_length`` tokens are skipped and counted, never cut: a truncated
     conversation would train a tool call without its end. ``where`` names the source in errors.
     """
-    from datasets import Dataset
-
-    rows: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
+    conversations: list[TokenizedConversation] = []
     stats = DatasetStats()
     splits = stops = 0
     for n, example in enumerate(examples, 1):
@@ -180,8 +193,7 @@ def build_dataset(
             continue
         if not any(tok.assistant_mask):
             raise DataError(f"{where}: example {n} ({example.id}): no assistant tokens to train on.")
-        rows["input_ids"].append(tok.input_ids)
-        rows["labels"].append(tok.labels)
+        conversations.append(tok)
         stats.examples += 1
         stats.tokens += len(tok.input_ids)
         stats.trained_tokens += sum(tok.assistant_mask)
@@ -203,7 +215,31 @@ def build_dataset(
             TrainingDataWarning,
             stacklevel=2,
         )
-    return Dataset.from_dict(rows), stats
+    return conversations, stats
+
+
+def conversations_dataset(conversations: Iterable[TokenizedConversation]):
+    """A ``datasets.Dataset`` of one conversation per row: ``input_ids`` and ``labels``
+    (``-100`` outside assistant turns), ready for TRL's ``SFTTrainer`` (which uses a ``labels``
+    column as is)."""
+    from datasets import Dataset
+
+    conversations = list(conversations)
+    return Dataset.from_dict({"input_ids": [c.input_ids for c in conversations],
+                              "labels": [c.labels for c in conversations]})
+
+
+def build_dataset(
+    tokenizer: Any,
+    examples: Iterable[Example],
+    catalog: ToolCatalog | None,
+    *,
+    max_length: int | None = None,
+    where: str = "examples",
+):
+    """:func:`tokenize_split` as a one-conversation-per-row Dataset, and its :class:`DatasetStats`."""
+    conversations, stats = tokenize_split(tokenizer, examples, catalog, max_length=max_length, where=where)
+    return conversations_dataset(conversations), stats
 
 
 def read_split(path: str | Path, *, required: bool = True) -> list[Example]:

@@ -18,6 +18,7 @@ Run directory (``config.output_dir``)::
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import logging
 import os
@@ -38,7 +39,8 @@ from tooltune.tools.catalog import ToolCatalog, content_hash
 from tooltune.train import manifest as mf
 from tooltune.train.callbacks import MetricsLog, RichProgress
 from tooltune.train.config import TrainConfig
-from tooltune.train.dataset import DatasetStats, build_dataset, read_split
+from tooltune.train.dataset import DatasetStats, TokenizedConversation, conversations_dataset, read_split, tokenize_split
+from tooltune.train.prefix_sharing import PrefixSharedCollator, RowStats, mask_kind, shared_rows
 from tooltune.train.quiet import settle_transformers
 
 logger = logging.getLogger(__name__)
@@ -161,20 +163,24 @@ def train(config: TrainConfig, *, progress: bool = True) -> RunResult:
 
 @dataclass
 class _Data:
-    """The run's examples and catalog, then their tokenized Datasets."""
+    """The run's examples and catalog, their tokenized conversations, then the Datasets the trainer reads."""
 
     train_path: Path
     val_path: Path
     train_examples: list[Example]
     val_examples: list[Example]
     catalog: ToolCatalog | None
+    train_conversations: list[TokenizedConversation] = field(default_factory=list)
+    val_conversations: list[TokenizedConversation] = field(default_factory=list)
     train_ds: Any = None
     eval_ds: Any = None
     train_stats: DatasetStats = field(default_factory=DatasetStats)
     val_stats: DatasetStats = field(default_factory=DatasetStats)
+    sharing: dict[str, Any] = field(default_factory=dict)
+    """How rows were made: prefix-shared (and what it saved) or not, and why."""
 
     def tokenize(self, tokenizer: Any, config: TrainConfig) -> None:
-        self.train_ds, self.train_stats = build_dataset(
+        self.train_conversations, self.train_stats = tokenize_split(
             tokenizer, self.train_examples, self.catalog, max_length=config.max_length, where=str(self.train_path))
         if self.train_stats.examples == 0:
             raise TrainError(
@@ -182,12 +188,27 @@ class _Data:
                 f"({config.max_length} tokens); raise max_length."
             )
         if self.val_examples:
-            self.eval_ds, self.val_stats = build_dataset(
+            self.val_conversations, self.val_stats = tokenize_split(
                 tokenizer, self.val_examples, self.catalog, max_length=config.max_length, where=str(self.val_path))
-            self.eval_ds = self.eval_ds if self.val_stats.examples else None
-        if self.eval_ds is None and config.early_stopping_patience is not None:
+        if not self.val_conversations and config.early_stopping_patience is not None:
             warnings.warn(f"{self.val_path}: no validation examples, so no evaluation and no early stopping.",
                           UserWarning, stacklevel=3)
+
+    def make_datasets(self, config: TrainConfig, shared: bool) -> None:
+        """One conversation per row, or prefix-shared rows (see :mod:`tooltune.train.prefix_sharing`)."""
+        from datasets import Dataset
+
+        if not shared:
+            self.train_ds = conversations_dataset(self.train_conversations)
+            self.eval_ds = conversations_dataset(self.val_conversations) if self.val_conversations else None
+            return
+        rows, stats = shared_rows(self.train_conversations, config.max_length)
+        self.train_ds = Dataset.from_dict(rows)
+        self.eval_ds = Dataset.from_dict(shared_rows(self.val_conversations, config.max_length)[0]) \
+            if self.val_conversations else None
+        self.sharing.update(stats.as_dict())
+        logger.info("prefix sharing: %d conversations in %d rows under %d shared prefixes; %.2fx fewer tokens to read",
+                    stats.conversations, stats.rows, stats.prefixes, stats.saving)
 
     def early_stopping(self, config: TrainConfig) -> bool:
         return self.eval_ds is not None and config.early_stopping_patience is not None
@@ -203,6 +224,7 @@ class _Data:
             "hash": mf.dataset_hash([e.id for e in self.train_examples], [e.id for e in self.val_examples]),
             "train": split(self.train_examples, self.train_stats),
             "val": split(self.val_examples, self.val_stats),
+            "rows": self.sharing,
         }
 
 
@@ -218,27 +240,35 @@ def _build_trainer(config: TrainConfig, model: Any, tokenizer: Any, data: _Data,
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import SFTTrainer
 
+    kind = _sharing_kind(config, model, data)
+    data.make_datasets(config, shared=kind is not None)
     metrics_log = MetricsLog(config.output_dir / METRICS_NAME)
     bar = RichProgress() if progress else None
     callbacks: list[Any] = [metrics_log, *([bar] if bar else [])]
     early_stopping = data.early_stopping(config)
     if early_stopping:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    shared: dict[str, Any] = {}
+    if kind is not None:
+        # Rows are made here, whole: TRL must not re-pack or drop the position/segment columns.
+        shared = {"data_collator": PrefixSharedCollator(tokenizer.pad_token_id, kind, _compute_dtype(model))}
     with _quiet_datasets(), warnings.catch_warnings():
         # PEFT reads model.is_gradient_checkpointing, which transformers 5.23 deprecates: not actionable here.
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        trainer = SFTTrainer(
+        trainer = (_prefix_shared_trainer() if kind is not None else SFTTrainer)(
             model=model,
-            args=_sft_args(config, has_eval=data.eval_ds is not None, early_stopping=early_stopping),
+            args=_sft_args(config, has_eval=data.eval_ds is not None, early_stopping=early_stopping,
+                           shared_rows=kind is not None),
             train_dataset=data.train_ds,
             eval_dataset=data.eval_ds,
             processing_class=tokenizer,
             peft_config=_lora_config(config) if config.method != "full" else None,
             callbacks=callbacks,
+            **shared,
         )
     trainer.remove_callback(PrinterCallback)  # prints every log dict to stdout; metrics go to metrics.jsonl
     trainer.remove_callback(ProgressCallback)
-    if config.packing and not packing_isolates_examples(trainer.model):
+    if config.packing and kind is None and not packing_isolates_examples(trainer.model):
         warnings.warn(
             f"packing: {type(trainer.model).__name__} with attn_implementation="
             f"{trainer.model.config._attn_implementation!r} lets packed examples attend to each other (the packed "
@@ -248,6 +278,48 @@ def _build_trainer(config: TrainConfig, model: Any, tokenizer: Any, data: _Data,
             stacklevel=3,
         )
     return trainer, metrics_log, bar
+
+
+def _sharing_kind(config: TrainConfig, model: Any, data: _Data) -> str | None:
+    """The block-mask kind prefix-shared rows use with ``model``, or None for plain rows (and why, in the log)."""
+    if not (config.packing and config.prefix_sharing):
+        data.sharing = {"prefix_sharing": False, "why": "packing is off" if not config.packing else "prefix_sharing: false"}
+        return None
+    kind, why = mask_kind(model)
+    data.sharing = {"prefix_sharing": kind is not None, "why": why}
+    if kind is None:
+        logger.warning("prefix sharing off: %s", why)
+    return kind
+
+
+def _compute_dtype(model: Any) -> Any:
+    return next(p for p in model.parameters() if p.is_floating_point()).dtype
+
+
+@functools.cache
+def _prefix_shared_trainer():
+    """The SFTTrainer subclass for prefix-shared rows (made on first use: TRL imports slowly)."""
+    from trl import SFTTrainer
+
+    class PrefixSharedTrainer(SFTTrainer):
+        """TRL's SFTTrainer fed prefix-shared rows. One override, for the throughput log only: TRL
+        counts a batch's tokens as ``attention_mask.sum()``, which for a 4D block mask counts attended
+        pairs, not tokens; the collator passes the real count as ``num_tokens``."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            import torch
+
+            tokens = inputs.pop("num_tokens", None)
+            before = self._total_train_tokens
+            result = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                          num_items_in_batch=num_items_in_batch)
+            if tokens is not None and model.training:
+                counted = self.accelerator.gather_for_metrics(torch.tensor(tokens, device=self.args.device)).sum().item()
+                self._total_train_tokens = before + counted
+                self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
+            return result
+
+    return PrefixSharedTrainer
 
 
 def check_requirements(config: TrainConfig) -> None:
@@ -414,7 +486,7 @@ def _lora_config(config: TrainConfig):
     )
 
 
-def _sft_args(config: TrainConfig, *, has_eval: bool, early_stopping: bool):
+def _sft_args(config: TrainConfig, *, has_eval: bool, early_stopping: bool, shared_rows: bool = False):
     import torch
     from trl import SFTConfig
 
@@ -430,8 +502,11 @@ def _sft_args(config: TrainConfig, *, has_eval: bool, early_stopping: bool):
         warmup_steps=config.warmup_ratio,  # transformers 5: a float < 1 is a fraction of the total steps
         lr_scheduler_type="cosine",
         max_length=config.max_length,
-        packing=config.packing,
+        packing=config.packing and not shared_rows,
         packing_strategy="bfd",  # padding-free: one row per batch, examples separated by position_ids
+        # Prefix-shared rows come packed, with their own position and segment columns and collator.
+        dataset_kwargs={"skip_prepare_dataset": True} if shared_rows else None,
+        remove_unused_columns=not shared_rows,
         # Without packing, batch examples of similar length (random megabatches of 50 batches, each sorted by
         # length): tool listings make lengths vary ~5x, and random batches spent ~35% of their tokens on padding
         # (benchmarks/train_throughput.py: ~3x tokens/s on CPU).

@@ -1,0 +1,179 @@
+"""Prefix-shared training rows: the tool listing is read once per row, not once per conversation.
+
+Most of a tool-calling conversation's tokens are its prefix: the system turn with the tool
+listing (on the demo data ~380 of ~407 prompt tokens). Conversations that offer the same tools
+start with the same prefix (:func:`tooltune.formats.chat.shared_prefix`), so a row holds one
+copy of it followed by as many conversations as fit::
+
+    [ prefix | conversation 1 | conversation 2 | ... ]   segment ids 0 | 1 | 2 | ...
+
+Each conversation attends to the prefix and to itself only, at the positions it would have alone
+(``position_ids`` restart after the prefix for every conversation), through a block 4D attention
+mask. Training on such a row is exact: the loss and the gradients are those of the same
+conversations trained one by one (``tests/train/test_prefix_sharing.py`` checks loss and LoRA
+gradients against the unshared computation, on a tiny model and on SmolLM2). Only the prefix's
+gradient contributions are summed inside the row instead of across rows, which is the same sum.
+
+Conversations whose prefix no other conversation shares, or whose prefix tokens are not a token
+prefix of the conversation (a tokenizer merge across the boundary), are packed whole into rows
+of their own kind (segment ids 1, 2, ... and no shared segment): today's packing, with the
+isolation done by the same mask.
+
+The mask needs an attention implementation that takes a custom 4D mask: transformers' ``sdpa``
+(a boolean mask) and ``eager`` (an additive float mask). Others (flash-attention kernels take
+only sequence lengths; flex attention wants its own BlockMask) fall back to TRL's padding-free
+packing, and the reason is logged.
+
+Rows are made with TRL's best-fit-decreasing packer (``trl.pack_dataset``) applied to the
+conversations' suffixes, one prefix group at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tooltune.train.dataset import IGNORE_INDEX, TokenizedConversation
+
+logger = logging.getLogger(__name__)
+
+PREFIX_SEGMENT = 0
+"""Segment id of a row's shared prefix; conversations are 1, 2, ...; padding is -1."""
+PAD_SEGMENT = -1
+MASKABLE_ATTENTION = {"sdpa": "bool", "eager": "float"}
+"""Attention implementations that take a custom 4D mask, and the mask kind each wants."""
+
+
+@dataclass
+class RowStats:
+    """What sharing saved, for the run manifest and the log."""
+
+    rows: int = 0
+    conversations: int = 0
+    shared_conversations: int = 0
+    """Conversations placed after a shared prefix (the rest were packed whole)."""
+    prefixes: int = 0
+    """Distinct shared prefixes."""
+    tokens: int = 0
+    """Tokens in all rows (what the model reads)."""
+    unshared_tokens: int = 0
+    """Tokens the same conversations have one by one (what plain packing reads)."""
+
+    @property
+    def saving(self) -> float:
+        """How many times fewer tokens the rows hold than the conversations one by one."""
+        return self.unshared_tokens / self.tokens if self.tokens else 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "conversations": self.conversations, "shared_conversations": self.shared_conversations,
+                "prefixes": self.prefixes, "tokens": self.tokens, "unshared_tokens": self.unshared_tokens,
+                "saving": round(self.saving, 3)}
+
+
+def shared_rows(conversations: Sequence[TokenizedConversation], max_length: int) -> tuple[dict[str, list[list[int]]], RowStats]:
+    """Rows of ``input_ids``, ``labels``, ``position_ids`` and ``segment_ids``, at most
+    ``max_length`` tokens each, holding every conversation exactly once (each must fit alone)."""
+    groups: dict[tuple[int, ...], list[TokenizedConversation]] = defaultdict(list)
+    for conv in conversations:
+        if len(conv.input_ids) > max_length:
+            raise ValueError(f"a conversation of {len(conv.input_ids)} tokens does not fit max_length={max_length}")
+        groups[tuple(conv.input_ids[:conv.prefix_len])].append(conv)
+    whole = groups.pop((), [])
+    for prefix in [p for p, members in groups.items() if len(members) == 1]:
+        whole += groups.pop(prefix)  # nobody to share with: pack it whole
+    rows: dict[str, list[list[int]]] = {"input_ids": [], "labels": [], "position_ids": [], "segment_ids": []}
+    stats = RowStats(conversations=len(conversations), prefixes=len(groups),
+                     unshared_tokens=sum(len(c.input_ids) for c in conversations))
+    for prefix, members in groups.items():
+        stats.shared_conversations += len(members)
+        suffixes = [(c.input_ids[len(prefix):], c.labels[len(prefix):]) for c in members]
+        _add_rows(rows, list(prefix), suffixes, max_length)
+    if whole:
+        _add_rows(rows, [], [(c.input_ids, c.labels) for c in whole], max_length)
+    stats.rows = len(rows["input_ids"])
+    stats.tokens = sum(map(len, rows["input_ids"]))
+    return rows, stats
+
+
+def _add_rows(rows: dict[str, list[list[int]]], prefix: list[int], suffixes: list[tuple[list[int], list[int]]],
+              max_length: int) -> None:
+    """Pack ``suffixes`` best-fit-decreasing into rows of ``max_length - len(prefix)`` tokens,
+    each row starting with ``prefix``."""
+    from datasets import Dataset
+    from trl import pack_dataset
+
+    capacity = max_length - len(prefix)
+    data = Dataset.from_dict({"input_ids": [s[0] for s in suffixes], "labels": [s[1] for s in suffixes]})
+    packed = pack_dataset(data, seq_length=capacity, strategy="bfd")
+    for ids, labels, lengths in zip(packed["input_ids"], packed["labels"], packed["seq_lengths"], strict=True):
+        positions, segments = list(range(len(prefix))), [PREFIX_SEGMENT] * len(prefix)
+        for k, n in enumerate(lengths, 1):
+            positions += range(len(prefix), len(prefix) + n)
+            segments += [k] * n
+        rows["input_ids"].append(prefix + ids)
+        rows["labels"].append([IGNORE_INDEX] * len(prefix) + labels)
+        rows["position_ids"].append(positions)
+        rows["segment_ids"].append(segments)
+
+
+def block_mask(segment_ids: Any, kind: str, dtype: Any = None) -> Any:
+    """The 4D attention mask ``(batch, 1, length, length)`` of rows of segment ids: a token sees
+    the earlier tokens of its own segment and the row's prefix (segment 0); a padding token sees
+    only itself (a fully masked query row would turn the softmax into NaN). ``kind`` "bool"
+    (True = attend, for sdpa) or "float" (0 / most negative ``dtype`` value, added to the scores
+    by eager attention)."""
+    import torch
+
+    seg = segment_ids
+    length = seg.shape[1]
+    causal = torch.ones(length, length, dtype=torch.bool, device=seg.device).tril()
+    query, key = seg[:, :, None], seg[:, None, :]
+    same = (query == key) & (query != PAD_SEGMENT)
+    prefix = (key == PREFIX_SEGMENT) & (query > PREFIX_SEGMENT)
+    pad_self = (query == PAD_SEGMENT) & torch.eye(length, dtype=torch.bool, device=seg.device)
+    allowed = ((same | prefix) & causal) | pad_self
+    allowed = allowed[:, None]
+    if kind == "bool":
+        return allowed
+    dtype = dtype or torch.float32
+    return torch.zeros(allowed.shape, dtype=dtype, device=seg.device).masked_fill(~allowed, torch.finfo(dtype).min)
+
+
+class PrefixSharedCollator:
+    """Pads a batch of shared rows and builds its block mask (see the module docstring)."""
+
+    def __init__(self, pad_token_id: int, kind: str, dtype: Any = None):
+        if kind not in ("bool", "float"):
+            raise ValueError(f"kind must be 'bool' or 'float', got {kind!r}")
+        self.pad_token_id, self.kind, self.dtype = pad_token_id, kind, dtype
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        length = max(len(r["input_ids"]) for r in rows)
+
+        def padded(key: str, value: int) -> Any:
+            return torch.tensor([list(r[key]) + [value] * (length - len(r[key])) for r in rows], dtype=torch.long)
+
+        segments = padded("segment_ids", PAD_SEGMENT)
+        return {
+            "input_ids": padded("input_ids", self.pad_token_id),
+            "labels": padded("labels", IGNORE_INDEX),
+            "position_ids": padded("position_ids", 0),
+            "attention_mask": block_mask(segments, self.kind, self.dtype),
+            # Real (unpadded) tokens: the trainer's throughput counter cannot read them off a 4D mask.
+            "num_tokens": int((segments != PAD_SEGMENT).sum()),
+        }
+
+
+def mask_kind(model: Any) -> tuple[str | None, str]:
+    """The mask kind ``model``'s attention implementation takes, or None and why not."""
+    impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if impl in MASKABLE_ATTENTION:
+        return MASKABLE_ATTENTION[impl], f"attn_implementation={impl!r} takes a custom 4D mask"
+    return None, (f"attn_implementation={impl!r} does not take a custom 4D attention mask (only "
+                  f"{', '.join(MASKABLE_ATTENTION)} do), so conversations are packed whole (TRL padding-free) "
+                  "and each reads its own copy of the tool listing")
