@@ -182,13 +182,34 @@ def test_curated_queries_become_templates_with_new_values_and_negatives(result, 
 
 
 def test_distractors_follow_the_configured_counts(catalog, curated):
-    res = generate(catalog, SynthConfig(n=200, seed=2, mix=CALLS_ONLY, distractors_min=2, distractors_max=3))
+    res = generate(catalog, SynthConfig(n=200, seed=2, mix=CALLS_ONLY, listing="sampled", distractors_min=2,
+                                        distractors_max=3))
     for e in res.examples:
         called = {c.name for c in e.calls}
         assert called <= set(e.tools)
         assert 2 <= len(set(e.tools) - called) <= 3
         assert len(e.tools) == len(set(e.tools))
     assert set(res.stats["distractors"]) == {"2", "3"}
+
+
+def test_most_examples_offer_their_services_listing_and_the_rest_a_fixed_variant(catalog):
+    res = generate(catalog, SynthConfig(n=600, seed=3, listing_variants=0.2, execute_multistep=False))
+    full = 0
+    for e in res.examples:
+        called = {c.name for c in e.calls}
+        services = {catalog.get(n).service for n in called or e.tools}  # a parallel request may span two services
+        listing = [t.name for t in catalog if t.service in services and t.name != e.meta.get("withheld_tool")]
+        assert called <= set(e.tools) and len(e.tools) == len(set(e.tools))
+        if "withheld_tool" in e.meta:  # the request's own tool, and tools about the same thing, are never offered
+            assert e.meta["withheld_tool"] not in e.tools and set(e.tools) <= set(listing)
+            continue
+        full += e.tools == listing
+        variants = [listing[::-1], [n for n in listing if n in called] or e.tools,
+                    *([n for n in listing if n != d] for d in listing if d not in called)]
+        assert e.tools == listing or e.tools in variants, e.tools
+    assert 0.7 < full / len(res.examples) < 0.9
+    # A handful of prompt prefixes, not one per example: prefix-shared training reads each once per row.
+    assert len({tuple(e.tools) for e in res.examples}) < 6 * len(catalog)
 
 
 def test_clarify_examples_miss_a_required_parameter(catalog, result):

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -77,8 +77,18 @@ class SynthConfig(BaseModel):
     typo_rate: float = Field(0.1, ge=0, le=1, description="Share of requests given one or two typos (never inside values).")
     optional_rate: float = Field(0.35, ge=0, le=1, description="Chance that each optional parameter is filled.")
     curated_rate: float = Field(0.3, ge=0, le=1, description="Share of a tool's single calls worded from its curated queries, when it has some.")
-    distractors_min: int = Field(0, ge=0, description="Fewest extra tools offered beside the called ones.")
-    distractors_max: int = Field(4, ge=0, description="Most extra tools offered (fewer when the catalog is smaller).")
+    listing: Literal["service", "sampled"] = Field(
+        "service",
+        description="Which tools an example offers. service: the service's own listing (every tool of the called "
+        "tools' service, in catalog order: what `tooltune serve` and `tooltune chat` render for that service), and "
+        "for listing_variants of the examples one of a small fixed set of variants (reversed order, the called tools "
+        "only, the listing without one other tool), so most conversations share one prompt prefix (prefix-shared "
+        "training reads it once per row). sampled: the called tools plus distractors_min to distractors_max random "
+        "others, shuffled (nearly every example a different list).",
+    )
+    listing_variants: float = Field(0.25, ge=0, le=1, description="listing: service only. Share of examples offered a variant of their service's listing instead of the listing itself.")
+    distractors_min: int = Field(0, ge=0, description="listing: sampled only. Fewest extra tools offered beside the called ones.")
+    distractors_max: int = Field(4, ge=0, description="listing: sampled only. Most extra tools offered (fewer when the catalog is smaller).")
     teacher_url: str | None = Field(None, description="OpenAI-compatible endpoint (base URL, e.g. http://127.0.0.1:8000/v1) that paraphrases requests.")
     teacher_model: str | None = Field(None, description="Model name sent to the teacher endpoint.")
     teacher_rate: float = Field(0.2, ge=0, le=1, description="Share of examples whose request the teacher paraphrases.")
@@ -262,6 +272,31 @@ class _Generator:
     # ------------------------------------------------------------ pieces
 
     def _offered(self, rng: random.Random, called: list[str], *, exclude: Sequence[str] = (), minimum: int | None = None) -> list[str]:
+        """The tools an example offers (see ``SynthConfig.listing``); ``exclude`` is never offered."""
+        if self.config.listing == "service":
+            return self._service_listing(rng, called, exclude)
+        return self._sampled(rng, called, exclude=exclude, minimum=minimum)
+
+    def _service_listing(self, rng: random.Random, called: list[str], exclude: Sequence[str]) -> list[str]:
+        """The called tools' service listing, or for ``listing_variants`` of the calls one of its fixed
+        variants: the listing reversed, the called tools alone, or the listing without one other tool.
+        A fixed set, not a fresh list per example: conversations keep sharing their prefix."""
+        services = {self.service_of[n] for n in called}
+        listing = [n for n in self.names if self.service_of[n] in services and n not in exclude]
+        if rng.random() >= self.config.listing_variants:
+            return listing
+        variant = rng.choice(("reversed", "called_only", "without_one"))
+        if variant == "reversed":
+            return listing[::-1]
+        if variant == "called_only":
+            return [n for n in listing if n in called]
+        others = [n for n in listing if n not in called]
+        if not others:
+            return listing
+        dropped = rng.choice(others)
+        return [n for n in listing if n != dropped]
+
+    def _sampled(self, rng: random.Random, called: list[str], *, exclude: Sequence[str] = (), minimum: int | None = None) -> list[str]:
         """The called tools plus distractors, shuffled: each distractor from the same service
         with :data:`SAME_SERVICE_DISTRACTOR`, else from another service."""
         service = self.service_of.get(called[0]) if called else None
