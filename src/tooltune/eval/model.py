@@ -34,6 +34,7 @@ from tooltune.errors import ConfigError
 from tooltune.formats.base import CallFormat
 from tooltune.formats.chat import call_format_for, render_chat
 from tooltune.tools.catalog import Tool, ToolCatalog
+from tooltune.train.precision import resolve_precision
 
 PROMPT_MODEL_FILE = "prompt_model.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
@@ -111,7 +112,8 @@ def load_model(
     prompt-only dir), optionally with ``adapter``.
 
     ``device``: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
-    ``dtype``: ``"auto"`` (bf16 on a bf16-capable GPU, else fp32), ``"fp32"``, ``"bf16"``, ``"fp16"``.
+    ``dtype``: ``"auto"`` (bf16 where it is faster here: :mod:`tooltune.train.precision`), ``"fp32"``,
+    ``"bf16"``, ``"fp16"``.
     ``merge_adapter`` folds a LoRA adapter into the base weights (faster generation); serving
     that swaps adapters passes False. Raises :class:`ConfigError` naming what could not be loaded.
     """
@@ -197,12 +199,9 @@ def _placement(device: str, dtype: str) -> tuple[Any, Any]:
     elif device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device: {device!r} asked for, but torch sees no CUDA GPU; use device='cpu' or 'auto'.")
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if dtype == "auto":
-        bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
-        return torch.device(device), torch.bfloat16 if bf16 else torch.float32
-    if dtype not in dtypes:
+    if dtype != "auto" and dtype not in dtypes:
         raise ConfigError(f"dtype: {dtype!r} is not one of auto, {', '.join(dtypes)}.")
-    return torch.device(device), dtypes[dtype]
+    return torch.device(device), dtypes[resolve_precision(dtype, device)]
 
 
 def _read_prompt_model(path: Path) -> dict[str, Any]:

@@ -69,7 +69,7 @@ class EvalConfig(BaseModel):
         "what the model was saved with: a run's own listing, schema for a base. Set it to the tuned run's listing "
         "to evaluate a base on the same prompt bytes.")
     device: str = Field("auto", description="auto (CUDA when available), cpu, cuda, cuda:N.")
-    dtype: str = Field("auto", description="auto (bf16 on a bf16-capable GPU, else fp32), fp32, bf16, fp16.")
+    dtype: str = Field("auto", description="auto (bf16 where it is faster here: a bf16 GPU, or a CPU with AMX/AVX512-BF16 that the matmul probe confirms; else fp32; $TOOLTUNE_PRECISION overrides), fp32, bf16, fp16.")
 
     @field_validator("splits")
     @classmethod
