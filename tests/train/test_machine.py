@@ -43,6 +43,10 @@ def test_machine_line_names_model_cores_threads_and_precision(epyc):
                     f"{torch.get_num_threads()} torch threads, precision fp32")
 
 
+def test_a_torch_dtype_is_named_like_the_configs_name_it(epyc):
+    assert machine.machine_line(torch.bfloat16).endswith(", precision bf16")
+
+
 def test_bf16_flags_are_named_when_present(tmp_path, monkeypatch):
     path = tmp_path / "cpuinfo"
     path.write_text("model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")

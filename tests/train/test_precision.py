@@ -15,8 +15,8 @@ import torch
 from tooltune.errors import ConfigError
 from tooltune.train import precision
 from tooltune.train.precision import (
-    PRECISION_ENV, PrecisionWarning, Probe, bf16_probe, choose_precision, explain_precision, probe_file,
-    resolve_precision,
+    PRECISION_ENV, REFERENCE_SHAPE, PrecisionWarning, Probe, bf16_probe, choose_precision, explain_precision,
+    model_shape, probe_file, resolve_precision,
 )
 
 XEON = {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
@@ -30,12 +30,17 @@ def cpu(monkeypatch, tmp_path):
     monkeypatch.delenv(PRECISION_ENV, raising=False)
     monkeypatch.setenv("TOOLTUNE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    state = SimpleNamespace(model="AMD EPYC 7B13", flags=set(EPYC), fp32=67.0, bf16=8.1, measured=0)
+    state = SimpleNamespace(model="AMD EPYC 7B13", flags=set(EPYC), fp32=67.0, bf16=8.1, measured=0, shapes=[],
+                            narrow_gains_nothing=False)
 
-    def measure() -> Probe:
+    def measure(shape=REFERENCE_SHAPE) -> Probe:
         state.measured += 1
-        return Probe(fp32_gflops=state.fp32, bf16_gflops=state.bf16, threads=torch.get_num_threads(),
-                     shape="1024x576 -> 1536", seconds=0.3, torch=torch.__version__, measured_at="2026-12-07T00:00:00+00:00")
+        state.shapes.append(shape)
+        # As on the AMX Xeon: a 128-wide layer runs no faster in bf16, a 576-wide one ~2x.
+        bf16 = state.fp32 if state.narrow_gains_nothing and shape[0] < 384 else state.bf16
+        return Probe(fp32_gflops=state.fp32, bf16_gflops=bf16, threads=torch.get_num_threads(),
+                     shape=f"1024x{shape[0]} -> {shape[1]}", seconds=0.3, torch=torch.__version__,
+                     measured_at="2026-12-07T00:00:00+00:00")
 
     monkeypatch.setattr(precision, "measure_probe", measure)
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(state.flags))
@@ -155,6 +160,17 @@ def test_cuda_keeps_its_rule_and_runs_no_probe(cpu, monkeypatch):
     assert cpu.measured == 0
 
 
+def test_the_probe_runs_at_the_width_of_the_model_it_decides_for(cpu, tiny_base):
+    amx_xeon(cpu)
+    cpu.narrow_gains_nothing = True
+    assert model_shape(tiny_base) == (32, 64)  # the tiny Llama of tests/train/conftest.py
+    assert choose_precision("cpu", model_shape(tiny_base)).precision == "fp32"
+    assert choose_precision("cpu").precision == "bf16"  # no model named: SmolLM2-135M's 576 -> 1536
+    assert cpu.shapes == [(32, 64), REFERENCE_SHAPE]
+    assert len(json.loads(probe_file().read_text())) == 2  # one cache entry per shape
+    assert model_shape(tiny_base.parent / "no-such-model") is None
+
+
 def test_the_trainer_gets_bf16_autocast_only_where_the_probe_says_so(cpu, quick_config):
     from tooltune.train.sft import _sft_args
 
@@ -164,6 +180,10 @@ def test_the_trainer_gets_bf16_autocast_only_where_the_probe_says_so(cpu, quick_
     amx_xeon(cpu)
     fast = _sft_args(config, has_eval=False, early_stopping=False)
     assert (fast.bf16, fast.use_cpu) == (True, True)  # transformers needs use_cpu for bf16 autocast on a CPU
+    assert cpu.shapes[-1] == (32, 64)  # measured at the base model's own width
+    cpu.narrow_gains_nothing = True
+    probe_file().unlink()
+    assert _sft_args(config, has_eval=False, early_stopping=False).bf16 is False
 
 
 def test_a_config_forcing_bf16_on_a_slow_cpu_warns_when_training_starts(cpu, quick_config):
@@ -180,7 +200,11 @@ def test_evaluation_and_serving_load_the_model_in_the_chosen_dtype(cpu):
     assert load_model("builtin", dtype="auto").model.dtype == torch.float32
     amx_xeon(cpu)
     assert load_model("builtin", dtype="auto").model.dtype == torch.bfloat16
+    assert cpu.shapes[-1] == (128, 384)  # the packaged base's width
     assert load_model("builtin", dtype="fp32").model.dtype == torch.float32
+    cpu.narrow_gains_nothing = True
+    probe_file().unlink()
+    assert load_model("builtin", dtype="auto").model.dtype == torch.float32  # 128 wide: bf16 gains nothing
 
 
 def test_training_runs_on_the_threads_torch_uses(cpu, quick_config, monkeypatch):

@@ -34,7 +34,7 @@ from tooltune.errors import ConfigError
 from tooltune.formats.base import CallFormat
 from tooltune.formats.chat import call_format_for, render_chat
 from tooltune.tools.catalog import Tool, ToolCatalog
-from tooltune.train.precision import resolve_precision
+from tooltune.train.precision import model_shape, resolve_precision
 
 PROMPT_MODEL_FILE = "prompt_model.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
@@ -121,7 +121,7 @@ def load_model(
     from tooltune.train.quiet import settle_transformers
 
     settle_transformers()
-    torch_device, torch_dtype = _placement(device, dtype)
+    torch_device = _placement(device, dtype)
     model = resolve_model_name(str(model))
     path = Path(model)
     if (path / PROMPT_MODEL_FILE).is_file():
@@ -159,7 +159,7 @@ def load_model(
             tokenizer_source = str(adapter_dir)  # the template the run was trained with
 
     tokenizer = _load_tokenizer(tokenizer_source)
-    lm = _load_causal_lm(weights, torch_dtype, "adapter" if kind == "full" else "model")
+    lm = _load_causal_lm(weights, _torch_dtype(dtype, torch_device, weights), "adapter" if kind == "full" else "model")
     if kind == "adapter":
         lm = _apply_adapter(lm, adapter_dir, merge_adapter)
     lm.to(torch_device)
@@ -191,17 +191,30 @@ def stop_token_ids(tokenizer: Any, model: Any = None) -> list[int]:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _placement(device: str, dtype: str) -> tuple[Any, Any]:
+_DTYPES = ("fp32", "bf16", "fp16")
+
+
+def _placement(device: str, dtype: str) -> Any:
+    """The torch device; checks ``dtype`` too, before anything is loaded."""
     import torch
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device: {device!r} asked for, but torch sees no CUDA GPU; use device='cpu' or 'auto'.")
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if dtype != "auto" and dtype not in dtypes:
-        raise ConfigError(f"dtype: {dtype!r} is not one of auto, {', '.join(dtypes)}.")
-    return torch.device(device), dtypes[resolve_precision(dtype, device)]
+    if dtype != "auto" and dtype not in _DTYPES:
+        raise ConfigError(f"dtype: {dtype!r} is not one of auto, {', '.join(_DTYPES)}.")
+    return torch.device(device)
+
+
+def _torch_dtype(dtype: str, device: Any, weights: str) -> Any:
+    """``dtype`` for the model at ``weights``: ``auto`` is bf16 only where it is faster for this
+    model's width on this machine (tooltune.train.precision)."""
+    import torch
+
+    shape = model_shape(weights) if device.type == "cpu" and dtype in ("auto", "bf16") else None
+    chosen = resolve_precision(dtype, device.type, shape)
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[chosen]
 
 
 def _read_prompt_model(path: Path) -> dict[str, Any]:

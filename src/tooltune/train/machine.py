@@ -25,6 +25,7 @@ CPUINFO = Path("/proc/cpuinfo")
 # AVX512-BF16 (/proc/cpuinfo "flags"), the Arm BF16 extension ("Features").
 BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
 SHOWN_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2", "bf16")
+_DTYPE_NAMES = {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}
 
 
 class Machine(BaseModel):
@@ -81,10 +82,12 @@ def describe_machine() -> Machine:
                    flags=[f for f in SHOWN_FLAGS if f in flags], gpu=_gpu_name())
 
 
-def machine_line(precision: str | None = None) -> str:
+def machine_line(precision: object = None) -> str:
     """One line naming the machine, for benchmark output and docs, e.g. ``machine: Intel(R)
-    Xeon(R) Processor (amx_bf16 avx512_bf16), 2 cores, 2 torch threads, precision bf16``."""
+    Xeon(R) Processor (amx_bf16 avx512_bf16), 2 cores, 2 torch threads, precision bf16``.
+    ``precision``: a name (``bf16``, ``fp32``, ``int8`` ...) or a torch dtype; None leaves it out."""
     m = describe_machine()
+    precision = _DTYPE_NAMES.get(str(precision), precision)
     flags = [f for f in m.flags if f in BF16_FLAGS] or [f for f in m.flags if f == "avx2"]
     parts = [m.cpu_model + (f" ({' '.join(flags)})" if flags else ""), f"{m.cores} cores"]
     if m.torch_threads is not None:

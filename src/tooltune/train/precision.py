@@ -6,15 +6,18 @@
   or AVX512-BF16 on x86, BF16 on Arm), *and* a short matmul probe must find bf16 at least
   :data:`MIN_SPEEDUP` times fp32's speed; fp32 otherwise. Without those instructions torch's bf16
   matmul runs a generic kernel: 8x slower than fp32 on an AVX2-only AMD EPYC, where ``precision:
-  bf16`` turned the 20-minute demo into an hour. The flags alone are not trusted: a hypervisor or
+  bf16`` left the demo at 5 of its 30 training steps after 10 minutes (issue #18). The flags alone are not trusted: a hypervisor or
   an ISA cap (``ONEDNN_MAX_CPU_ISA``) can hide what they promise, so the probe has the last word.
 - ``TOOLTUNE_PRECISION=fp32|bf16`` overrides ``auto`` everywhere (an explicit ``precision:`` in a
   config still wins): run the demo as an AVX2-only CPU would with ``TOOLTUNE_PRECISION=fp32``.
 
-The probe times one linear layer the size of SmolLM2-135M's MLP up-projection (576 → 1536) over
-1,024 tokens (one packed training row, or the prefill of a few prompts), fp32 and bf16, on the
-threads torch uses, for about 0.1 s each; it is cached in ``precision-probe.json`` under the
-tooltune cache directory, keyed by CPU model, CPU flags, torch version and thread count.
+The probe times one linear layer the shape of the model's MLP up-projection (hidden → intermediate
+size; SmolLM2-135M's 576 → 1536 when no model is named, as in ``tooltune status``) over 1,024
+tokens (one packed training row, or the prefill of a few prompts), fp32 and bf16, on the threads
+torch uses, for about 0.1 s each. The model's own shape matters: on an AMX Xeon bf16 runs a
+576-wide layer ~2-4x faster, but the packaged 128-wide ``builtin`` base's no faster (so its whole
+training step is slower under autocast: the casts cost more than the matmuls save). The probe is cached in ``precision-probe.json`` under the
+tooltune cache directory, keyed by CPU model, CPU flags, torch version, thread count and shape.
 
 bf16 forced where the probe finds it slower than fp32 (a config's ``precision: bf16`` or
 ``dtype: bf16``, or the environment) runs as asked, with a :class:`PrecisionWarning` that gives
@@ -46,7 +49,8 @@ PROBE_FILE = "precision-probe.json"
 MIN_SPEEDUP = 1.2
 """bf16 must run the probe's matmul at least this many times fp32's speed to be chosen: a whole
 training step gains less than the matmul alone (casts, optimizer, attention stay in fp32)."""
-PROBE_TOKENS, PROBE_IN, PROBE_OUT = 1024, 576, 1536
+PROBE_TOKENS = 1024
+REFERENCE_SHAPE = (576, 1536)  # SmolLM2-135M: hidden size -> MLP intermediate size
 PROBE_SECONDS = 0.1  # per precision, after one warm-up call (oneDNN builds its kernel on the first)
 _ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")  # env caps on the kernels torch picks
 
@@ -74,8 +78,8 @@ class Probe(BaseModel):
         return self.bf16_gflops / self.fp32_gflops if self.fp32_gflops > 0 else 0.0
 
     def summary(self) -> str:
-        return (f"bf16 matmul {self.bf16_gflops:g} GFLOP/s vs fp32 {self.fp32_gflops:g} ({_ratio(self.speedup)}, "
-                f"{self.threads} threads)")
+        return (f"bf16 matmul {self.bf16_gflops:g} GFLOP/s vs fp32 {self.fp32_gflops:g} ({_ratio(self.speedup)}; "
+                f"{self.shape}, {self.threads} threads)")
 
 
 class PrecisionChoice(BaseModel):
@@ -92,16 +96,18 @@ class PrecisionChoice(BaseModel):
     probe_file: str | None = Field(None, description="The probe cache file.")
 
 
-def choose_precision(device: str = "cpu") -> PrecisionChoice:
-    """What ``auto`` means on ``device`` (``cpu``, ``cuda``, ``cuda:N``; anything else gets fp32).
-    Runs the probe on a CPU unless the environment decides (cached after the first run)."""
+def choose_precision(device: str = "cpu", shape: tuple[int, int] | None = None) -> PrecisionChoice:
+    """What ``auto`` means on ``device`` (``cpu``, ``cuda``, ``cuda:N``; anything else gets fp32)
+    for a model whose linear layers map ``shape`` = (hidden size, intermediate size) (default
+    :data:`REFERENCE_SHAPE`; see :func:`model_shape`). Runs the probe on a CPU unless the
+    environment decides (cached after the first run)."""
     kind = "cuda" if device.startswith("cuda") else device
     forced = environment_precision()
     if forced is not None:
         choice = PrecisionChoice(precision=forced, device=kind, source="environment",
                                  reason=f"{PRECISION_ENV}={forced} in the environment")
         if forced == "bf16" and kind == "cpu":
-            warn_if_slow("bf16", f"{PRECISION_ENV}=bf16")
+            warn_if_slow("bf16", f"{PRECISION_ENV}=bf16", shape)
         return choice
     if kind == "cuda":
         import torch
@@ -111,7 +117,7 @@ def choose_precision(device: str = "cpu") -> PrecisionChoice:
                                reason="the GPU supports bf16" if bf16 else "the GPU has no bf16 support")
     if kind != "cpu":
         return PrecisionChoice(precision="fp32", device=kind, source="cpu", reason=f"bf16 is only chosen on CPU or CUDA, not {kind}")
-    return _cpu_choice()
+    return _cpu_choice(shape or REFERENCE_SHAPE)
 
 
 def explain_precision(device: str = "cpu") -> PrecisionChoice:
@@ -125,16 +131,33 @@ def explain_precision(device: str = "cpu") -> PrecisionChoice:
                                      "probe_file": str(probe_file())})
 
 
-def resolve_precision(requested: str, device: str = "cpu") -> str:
-    """The precision to run: ``auto`` resolved by :func:`choose_precision`; an explicit value as
-    given, warning (:class:`PrecisionWarning`) when it is bf16 on a CPU that runs bf16 slower."""
+def resolve_precision(requested: str, device: str = "cpu", shape: tuple[int, int] | None = None) -> str:
+    """The precision to run a model of ``shape`` in: ``auto`` resolved by :func:`choose_precision`;
+    an explicit value as given, warning (:class:`PrecisionWarning`) when it is bf16 on a CPU that
+    runs bf16 slower."""
     if requested == "auto":
-        choice = choose_precision(device)
+        choice = choose_precision(device, shape)
         logger.info("precision auto on %s: %s (%s)", choice.device, choice.precision, choice.reason)
         return choice.precision
     if requested == "bf16" and device == "cpu":
-        warn_if_slow("bf16", "bf16 was asked for")
+        warn_if_slow("bf16", "bf16 was asked for", shape)
     return requested
+
+
+def model_shape(source: str | Path, revision: str | None = None) -> tuple[int, int] | None:
+    """(hidden size, MLP intermediate size) from a model's config (a local directory or hub id),
+    or None when it cannot be read (the probe then uses :data:`REFERENCE_SHAPE`)."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(str(source), revision=revision).get_text_config()
+    except (OSError, ValueError, KeyError):
+        return None
+    hidden = getattr(config, "hidden_size", None)
+    if not isinstance(hidden, int):
+        return None
+    intermediate = getattr(config, "intermediate_size", None)
+    return hidden, intermediate if isinstance(intermediate, int) else 4 * hidden
 
 
 def environment_precision() -> Chosen | None:
@@ -147,11 +170,11 @@ def environment_precision() -> Chosen | None:
     return value  # type: ignore[return-value]
 
 
-def warn_if_slow(precision: str, why: str) -> None:
+def warn_if_slow(precision: str, why: str, shape: tuple[int, int] | None = None) -> None:
     """Warn when bf16 runs slower than fp32 on this CPU (probing it if not cached yet)."""
     if precision != "bf16":
         return
-    probe, _ = bf16_probe()
+    probe, _ = bf16_probe(shape or REFERENCE_SHAPE)
     if probe.speedup < 1.0:
         warnings.warn(
             f"{why}, but bf16 is slower than fp32 on this CPU ({cpu_model()}): {probe.summary()}. "
@@ -160,30 +183,31 @@ def warn_if_slow(precision: str, why: str) -> None:
         )
 
 
-def bf16_probe(*, refresh: bool = False) -> tuple[Probe, bool]:
-    """This machine's fp32-vs-bf16 matmul probe and whether it came from the cache file; measured
-    (and stored) when the cache has no entry for this CPU, torch version and thread count."""
+def bf16_probe(shape: tuple[int, int] = REFERENCE_SHAPE, *, refresh: bool = False) -> tuple[Probe, bool]:
+    """This machine's fp32-vs-bf16 matmul probe for ``shape`` and whether it came from the cache
+    file; measured (and stored) when the cache has no entry for this CPU, torch version, thread
+    count and shape."""
     import torch
 
     path = probe_file()
-    key = _probe_key(torch.__version__, torch.get_num_threads())
+    key = _probe_key(torch.__version__, torch.get_num_threads(), shape)
     entries = _read_cache(path)
     if not refresh and key in entries:
         return entries[key], True
-    probe = measure_probe()
+    probe = measure_probe(shape)
     entries[key] = probe
     _write_cache(path, entries)
     return probe, False
 
 
-def measure_probe() -> Probe:
-    """Time the probe matmul in fp32 and bf16 (about 0.2-0.6 s in all)."""
+def measure_probe(shape: tuple[int, int] = REFERENCE_SHAPE) -> Probe:
+    """Time the probe matmul for ``shape`` in fp32 and bf16 (about 0.2-0.6 s in all)."""
     import torch
 
     started = time.perf_counter()
-    fp32, bf16 = _gflops(torch.float32), _gflops(torch.bfloat16)
+    fp32, bf16 = _gflops(torch.float32, shape), _gflops(torch.bfloat16, shape)
     return Probe(fp32_gflops=round(fp32, 1), bf16_gflops=round(bf16, 1), threads=torch.get_num_threads(),
-                 shape=f"{PROBE_TOKENS}x{PROBE_IN} -> {PROBE_OUT}", seconds=round(time.perf_counter() - started, 3),
+                 shape=_shape_text(shape), seconds=round(time.perf_counter() - started, 3),
                  torch=torch.__version__, measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
@@ -191,9 +215,9 @@ def probe_file() -> Path:
     return cache_dir() / PROBE_FILE
 
 
-def _cpu_choice() -> PrecisionChoice:
+def _cpu_choice(shape: tuple[int, int]) -> PrecisionChoice:
     flags = _bf16_flags()
-    probe, cached = bf16_probe()
+    probe, cached = bf16_probe(shape)
     measured = f"{probe.summary()}, {'cached' if cached else 'measured now'}"
     if not flags:
         reason = f"no bf16 instructions in the CPU flags (no AMX-BF16, AVX512-BF16 or Arm BF16); {measured}"
@@ -210,13 +234,13 @@ def _bf16_flags() -> list[str]:
     return sorted(cpu_flags() & set(BF16_FLAGS))
 
 
-def _gflops(dtype) -> float:
+def _gflops(dtype, shape: tuple[int, int]) -> float:
     """Best speed of one (tokens x in) @ (in x out) product over about PROBE_SECONDS."""
     import torch
 
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(PROBE_TOKENS, PROBE_IN, generator=gen).to(dtype)
-    w = torch.randn(PROBE_OUT, PROBE_IN, generator=gen).to(dtype)
+    (width, out), gen = shape, torch.Generator().manual_seed(0)
+    x = torch.randn(PROBE_TOKENS, width, generator=gen).to(dtype)
+    w = torch.randn(out, width, generator=gen).to(dtype)
     with torch.no_grad():
         torch.nn.functional.linear(x, w)
         best, runs, deadline = float("inf"), 0, time.perf_counter() + PROBE_SECONDS
@@ -224,15 +248,19 @@ def _gflops(dtype) -> float:
             start = time.perf_counter()
             torch.nn.functional.linear(x, w)
             best, runs = min(best, time.perf_counter() - start), runs + 1
-    return 2 * PROBE_TOKENS * PROBE_IN * PROBE_OUT / best / 1e9
+    return 2 * PROBE_TOKENS * width * out / best / 1e9
 
 
-def _probe_key(torch_version: str, threads: int) -> str:
-    """CPU model, a digest of every CPU flag, torch version, threads and any instruction-set cap:
-    a new CPU (or VM type), torch upgrade, thread count or cap measures again."""
+def _shape_text(shape: tuple[int, int]) -> str:
+    return f"{PROBE_TOKENS}x{shape[0]} -> {shape[1]}"
+
+
+def _probe_key(torch_version: str, threads: int, shape: tuple[int, int]) -> str:
+    """CPU model, a digest of every CPU flag, torch version, threads, shape and any instruction-set
+    cap: a new CPU (or VM type), torch upgrade, thread count, model width or cap measures again."""
     flags = hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:12]
     caps = "".join(f" | {name}={os.environ[name]}" for name in _ISA_CAPS if os.environ.get(name))
-    return f"{cpu_model()} | flags {flags} | torch {torch_version} | {threads} threads{caps}"
+    return f"{cpu_model()} | flags {flags} | torch {torch_version} | {threads} threads | {_shape_text(shape)}{caps}"
 
 
 def _read_cache(path: Path) -> dict[str, Probe]:
@@ -256,4 +284,4 @@ def _write_cache(path: Path, entries: dict[str, Probe]) -> None:
 
 
 def _ratio(speedup: float) -> str:
-    return f"{speedup:.2f}x fp32's speed" if speedup >= 1 else f"{1 / max(speedup, 1e-9):.1f}x slower"
+    return f"{speedup:.2f}x fp32's speed" if speedup >= 0.5 else f"{1 / max(speedup, 1e-9):.1f}x slower"

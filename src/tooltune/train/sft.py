@@ -39,7 +39,7 @@ from tooltune.train import manifest as mf
 from tooltune.train.callbacks import MetricsLog, RichProgress
 from tooltune.train.config import TrainConfig
 from tooltune.train.dataset import DatasetStats, build_dataset, read_split
-from tooltune.train.precision import resolve_precision
+from tooltune.train.precision import model_shape, resolve_precision
 from tooltune.train.quiet import settle_transformers
 
 logger = logging.getLogger(__name__)
@@ -368,10 +368,14 @@ def _load_tokenizer(config: TrainConfig):
 
 
 def _precision(config: TrainConfig) -> str:
-    """bf16 only where it is faster here (tooltune.train.precision); an explicit bf16 on a slow CPU warns."""
+    """bf16 only where it is faster here for this model's width (tooltune.train.precision); an
+    explicit bf16 on a CPU that runs it slower warns."""
     import torch
 
-    return resolve_precision(config.precision, "cuda" if torch.cuda.is_available() else "cpu")
+    if torch.cuda.is_available():
+        return resolve_precision(config.precision, "cuda")
+    shape = model_shape(config.base_model, config.base_revision) if config.precision in ("auto", "bf16") else None
+    return resolve_precision(config.precision, "cpu", shape)
 
 
 def _load_model(config: TrainConfig):
