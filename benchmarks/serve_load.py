@@ -6,7 +6,8 @@ the real shop MCP server) until ``--requests`` have been sent in total or ``--se
 passed. Each request asks for a named function (``tool_choice``), so every answer is a
 grammar-constrained call whose arguments are checked against the tool's schema; a non-200, a
 missing call or a schema-invalid call counts as an error. Prints requests/s, p50/p95 latency
-and errors as JSON.
+and errors as JSON, with the machine (CPU model, cores) and the precision the server ran in
+(``--dtype``, resolved here; the machine line also goes to stderr first).
 
     python benchmarks/serve_load.py --model builtin --clients 4 --requests 40
 """
@@ -75,14 +76,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120, help="Wall-time bound of the load phase.")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="OMP threads of the server process.")
+    parser.add_argument("--dtype", default="auto", help="auto (bf16 only where this CPU runs it faster), fp32 or bf16.")
     parser.add_argument("--tools", default="", help="Comma-separated shop tools to offer (default: all eight); the "
                                                   "queries' named functions must be among them.")
     args = parser.parse_args()
     if args.clients < 1 or args.requests < 1 or args.seconds <= 0:
         parser.error("--clients, --requests and --seconds must be positive")
 
-    from tooltune.tools.discover import discover
+    import torch
 
+    from tooltune.tools.discover import discover
+    from tooltune.train.machine import describe_machine, machine_line
+    from tooltune.train.precision import resolve_precision
+
+    # Resolved here on the server's thread count (the probe is cached for the server to read) and
+    # passed on, so the figure names the precision the server ran.
+    torch.set_num_threads(args.threads)
+    precision = resolve_precision(args.dtype, "cpu")
+    print(machine_line(precision), file=sys.stderr, flush=True)
     work = Path(tempfile.mkdtemp(prefix="tooltune-serve-load-"))
     tools = list(discover(mcp_stdio=f"{TOOLTUNE} demo-server --service shop --data-dir {work / 'shop'} --reset"))
     if args.tools:
@@ -93,7 +104,7 @@ def main() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
     log = (work / "serve.log").open("w")
     server = subprocess.Popen([TOOLTUNE, "serve", "--model", model, "--host", "127.0.0.1", "--port", str(port),
-                               "--device", "cpu", "--max-new-tokens", str(args.max_tokens)],
+                               "--device", "cpu", "--dtype", precision, "--max-new-tokens", str(args.max_tokens)],
                               stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -116,7 +127,8 @@ def main() -> None:
             server.wait()
         shutil.rmtree(work, ignore_errors=True)
     result.update(tools=len(tools), model=args.model, hermes_template=args.hermes, clients=args.clients, max_tokens=args.max_tokens,
-                  server_threads=args.threads, cpus=os.cpu_count())
+                  server_threads=args.threads, cpus=os.cpu_count(), precision=precision,
+                  machine=describe_machine().model_dump(exclude={"torch_threads"}))
     print(json.dumps(result, indent=2))
 
 

@@ -34,7 +34,7 @@ from tooltune.errors import ConfigError
 from tooltune.formats.base import CallFormat
 from tooltune.formats.chat import call_format_for, render_chat
 from tooltune.tools.catalog import Tool, ToolCatalog
-from tooltune.train.precision import model_shape, resolve_precision
+from tooltune.train.precision import precision_for
 
 PROMPT_MODEL_FILE = "prompt_model.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
@@ -212,8 +212,7 @@ def _torch_dtype(dtype: str, device: Any, weights: str) -> Any:
     model's width on this machine (tooltune.train.precision)."""
     import torch
 
-    shape = model_shape(weights) if device.type == "cpu" and dtype in ("auto", "bf16") else None
-    chosen = resolve_precision(dtype, device.type, shape)
+    chosen = precision_for(dtype, weights, device.type)
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[chosen]
 
 

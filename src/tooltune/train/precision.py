@@ -14,10 +14,13 @@
 The probe times one linear layer the shape of the model's MLP up-projection (hidden → intermediate
 size; SmolLM2-135M's 576 → 1536 when no model is named, as in ``tooltune status``) over 1,024
 tokens (one packed training row, or the prefill of a few prompts), fp32 and bf16, on the threads
-torch uses, for about 0.1 s each. The model's own shape matters: on an AMX Xeon bf16 runs a
-576-wide layer ~2-4x faster, but the packaged 128-wide ``builtin`` base's no faster (so its whole
-training step is slower under autocast: the casts cost more than the matmuls save). The probe is cached in ``precision-probe.json`` under the
-tooltune cache directory, keyed by CPU model, CPU flags, torch version, thread count and shape.
+torch uses, alternating, for about 0.1 s each. The model's own shape matters: small layers are
+bound by per-call and threading overhead rather than arithmetic. On the shared 2-core AMX Xeon with
+2 threads, bf16 ran a 576-wide layer 2-3x faster but the packaged 128-wide ``builtin`` base's no
+faster, and that base's training step was slower under autocast (with 1 thread its layer gained
+too, and the step came out even). The
+probe is cached in ``precision-probe.json`` under the tooltune cache directory, keyed by CPU
+model, CPU flags, torch version, thread count and shape.
 
 bf16 forced where the probe finds it slower than fp32 (a config's ``precision: bf16`` or
 ``dtype: bf16``, or the environment) runs as asked, with a :class:`PrecisionWarning` that gives
@@ -51,7 +54,7 @@ MIN_SPEEDUP = 1.2
 training step gains less than the matmul alone (casts, optimizer, attention stay in fp32)."""
 PROBE_TOKENS = 1024
 REFERENCE_SHAPE = (576, 1536)  # SmolLM2-135M: hidden size -> MLP intermediate size
-PROBE_SECONDS = 0.1  # per precision, after one warm-up call (oneDNN builds its kernel on the first)
+PROBE_SECONDS = 0.1  # per precision, after one warm-up call each (oneDNN builds its kernel on the first)
 _ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")  # env caps on the kernels torch picks
 
 Chosen = Literal["bf16", "fp32"]
@@ -144,6 +147,18 @@ def resolve_precision(requested: str, device: str = "cpu", shape: tuple[int, int
     return requested
 
 
+def precision_for(requested: str, model: str | Path | None = None, device: str | None = None, *,
+                  revision: str | None = None) -> str:
+    """:func:`resolve_precision` for ``model`` (a local directory or hub id, whose width the CPU
+    probe uses) on ``device`` (default: CUDA when available, else the CPU)."""
+    import torch
+
+    kind = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    kind = "cuda" if kind.startswith("cuda") else kind
+    wants_probe = model is not None and kind == "cpu" and requested in ("auto", "bf16")
+    return resolve_precision(requested, kind, model_shape(model, revision) if wants_probe else None)
+
+
 def model_shape(source: str | Path, revision: str | None = None) -> tuple[int, int] | None:
     """(hidden size, MLP intermediate size) from a model's config (a local directory or hub id),
     or None when it cannot be read (the probe then uses :data:`REFERENCE_SHAPE`)."""
@@ -205,7 +220,7 @@ def measure_probe(shape: tuple[int, int] = REFERENCE_SHAPE) -> Probe:
     import torch
 
     started = time.perf_counter()
-    fp32, bf16 = _gflops(torch.float32, shape), _gflops(torch.bfloat16, shape)
+    fp32, bf16 = _gflops(shape)
     return Probe(fp32_gflops=round(fp32, 1), bf16_gflops=round(bf16, 1), threads=torch.get_num_threads(),
                  shape=_shape_text(shape), seconds=round(time.perf_counter() - started, 3),
                  torch=torch.__version__, measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -234,21 +249,27 @@ def _bf16_flags() -> list[str]:
     return sorted(cpu_flags() & set(BF16_FLAGS))
 
 
-def _gflops(dtype, shape: tuple[int, int]) -> float:
-    """Best speed of one (tokens x in) @ (in x out) product over about PROBE_SECONDS."""
+def _gflops(shape: tuple[int, int]) -> tuple[float, float]:
+    """Best fp32 and bf16 speeds of one (tokens x in) @ (in x out) product over about twice
+    PROBE_SECONDS. The two alternate, so other load on a shared machine slows both alike."""
     import torch
 
     (width, out), gen = shape, torch.Generator().manual_seed(0)
-    x = torch.randn(PROBE_TOKENS, width, generator=gen).to(dtype)
-    w = torch.randn(out, width, generator=gen).to(dtype)
+    x, w = torch.randn(PROBE_TOKENS, width, generator=gen), torch.randn(out, width, generator=gen)
+    pairs = {"fp32": (x, w), "bf16": (x.bfloat16(), w.bfloat16())}
+    best = dict.fromkeys(pairs, float("inf"))
     with torch.no_grad():
-        torch.nn.functional.linear(x, w)
-        best, runs, deadline = float("inf"), 0, time.perf_counter() + PROBE_SECONDS
+        for a, b in pairs.values():
+            torch.nn.functional.linear(a, b)
+        runs, deadline = 0, time.perf_counter() + 2 * PROBE_SECONDS
         while runs < 2 or time.perf_counter() < deadline:
-            start = time.perf_counter()
-            torch.nn.functional.linear(x, w)
-            best, runs = min(best, time.perf_counter() - start), runs + 1
-    return 2 * PROBE_TOKENS * width * out / best / 1e9
+            for name, (a, b) in pairs.items():
+                start = time.perf_counter()
+                torch.nn.functional.linear(a, b)
+                best[name] = min(best[name], time.perf_counter() - start)
+            runs += 1
+    flops = 2 * PROBE_TOKENS * width * out
+    return flops / best["fp32"] / 1e9, flops / best["bf16"] / 1e9
 
 
 def _shape_text(shape: tuple[int, int]) -> str:

@@ -39,7 +39,7 @@ from tooltune.train import manifest as mf
 from tooltune.train.callbacks import MetricsLog, RichProgress
 from tooltune.train.config import TrainConfig
 from tooltune.train.dataset import DatasetStats, build_dataset, read_split
-from tooltune.train.precision import model_shape, resolve_precision
+from tooltune.train.precision import precision_for
 from tooltune.train.quiet import settle_transformers
 
 logger = logging.getLogger(__name__)
@@ -370,12 +370,7 @@ def _load_tokenizer(config: TrainConfig):
 def _precision(config: TrainConfig) -> str:
     """bf16 only where it is faster here for this model's width (tooltune.train.precision); an
     explicit bf16 on a CPU that runs it slower warns."""
-    import torch
-
-    if torch.cuda.is_available():
-        return resolve_precision(config.precision, "cuda")
-    shape = model_shape(config.base_model, config.base_revision) if config.precision in ("auto", "bf16") else None
-    return resolve_precision(config.precision, "cpu", shape)
+    return precision_for(config.precision, config.base_model, revision=config.base_revision)
 
 
 def _load_model(config: TrainConfig):
