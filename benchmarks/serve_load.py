@@ -86,20 +86,21 @@ def main() -> None:
     import torch
 
     from tooltune.tools.discover import discover
+    from tooltune.train.base import resolve_model_name
     from tooltune.train.machine import describe_machine, machine_line
-    from tooltune.train.precision import resolve_precision
+    from tooltune.train.precision import precision_for
 
-    # Resolved here on the server's thread count (the probe is cached for the server to read) and
-    # passed on, so the figure names the precision the server ran.
-    torch.set_num_threads(args.threads)
-    precision = resolve_precision(args.dtype, "cpu")
-    print(machine_line(precision), file=sys.stderr, flush=True)
     work = Path(tempfile.mkdtemp(prefix="tooltune-serve-load-"))
     tools = list(discover(mcp_stdio=f"{TOOLTUNE} demo-server --service shop --data-dir {work / 'shop'} --reset"))
     if args.tools:
         tools = [t for t in tools if t.name in args.tools.split(",")]
     schemas = {t.name: t.parameters for t in tools}
     model = _hermes_copy(args.model, work) if args.hermes else args.model
+    # Resolved here for this model on the server's thread count and passed on, so the figure names
+    # the precision the server ran.
+    torch.set_num_threads(args.threads)
+    precision = precision_for(args.dtype, resolve_model_name(model), "cpu")
+    print(machine_line(precision), file=sys.stderr, flush=True)
     port = _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
     log = (work / "serve.log").open("w")
