@@ -87,7 +87,7 @@ def machine_line(precision: object = None) -> str:
     Xeon(R) Processor (amx_bf16 avx512_bf16), 2 cores, 2 torch threads, precision bf16``.
     ``precision``: a name (``bf16``, ``fp32``, ``int8`` ...) or a torch dtype; None leaves it out."""
     m = describe_machine()
-    precision = _DTYPE_NAMES.get(str(precision), precision)
+    precision = precision_name(precision)
     flags = [f for f in m.flags if f in BF16_FLAGS] or [f for f in m.flags if f == "avx2"]
     parts = [m.cpu_model + (f" ({' '.join(flags)})" if flags else ""), f"{m.cores} cores"]
     if m.torch_threads is not None:
@@ -97,6 +97,13 @@ def machine_line(precision: object = None) -> str:
     if precision:
         parts.append(f"precision {precision}")
     return "machine: " + ", ".join(parts)
+
+
+def precision_name(precision: object) -> str | None:
+    """``bf16``/``fp32``/``fp16`` for a torch dtype; a name (or None) as given."""
+    if precision is None:
+        return None
+    return _DTYPE_NAMES.get(str(precision), str(precision))
 
 
 def _cpuinfo_field(name: str) -> str | None:
