@@ -198,7 +198,7 @@ def warn_if_slow(precision: str, why: str, shape: tuple[int, int] | None = None)
         )
 
 
-def bf16_probe(shape: tuple[int, int] = REFERENCE_SHAPE, *, refresh: bool = False) -> tuple[Probe, bool]:
+def bf16_probe(shape: tuple[int, int] = REFERENCE_SHAPE) -> tuple[Probe, bool]:
     """This machine's fp32-vs-bf16 matmul probe for ``shape`` and whether it came from the cache
     file; measured (and stored) when the cache has no entry for this CPU, torch version, thread
     count and shape."""
@@ -207,7 +207,7 @@ def bf16_probe(shape: tuple[int, int] = REFERENCE_SHAPE, *, refresh: bool = Fals
     path = probe_file()
     key = _probe_key(torch.__version__, torch.get_num_threads(), shape)
     entries = _read_cache(path)
-    if not refresh and key in entries:
+    if key in entries:
         return entries[key], True
     probe = measure_probe(shape)
     entries[key] = probe
