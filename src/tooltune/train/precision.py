@@ -25,6 +25,9 @@ model, CPU flags, torch version, thread count and shape.
 bf16 forced where the probe finds it slower than fp32 (a config's ``precision: bf16`` or
 ``dtype: bf16``, or the environment) runs as asked, with a :class:`PrecisionWarning` that gives
 the measured ratio.
+
+It lives in ``train/`` beside :mod:`tooltune.train.machine`: the lowest layer that runs models
+today, which evaluation and serving already import (a later refactor moves both into ``runtime/``).
 """
 
 from __future__ import annotations
