@@ -96,10 +96,14 @@ def main() -> int:
     from tooltune.tools.catalog import ToolCatalog
     from tooltune.train import TrainConfig, train
     from tooltune.train.base import default_base_model_path, steps_for_minutes
+    from tooltune.train.machine import describe_machine, machine_line
+    from tooltune.train.precision import precision_for
 
     if args.threads:
         torch.set_num_threads(args.threads)
     base_dir = args.base or default_base_model_path()
+    precision = precision_for("auto", base_dir)  # what training below resolves precision: auto to
+    print(machine_line(precision), flush=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tooltune-base-ft-") as tmp:
         work = Path(tmp)
@@ -130,6 +134,7 @@ def main() -> int:
 
     rates = [m["tokens_per_s"] for m in metrics if m.get("tokens_per_s")]
     result = {
+        "machine": describe_machine().model_dump(), "precision": precision,
         "base": str(base_dir), "steps": run.global_step, "train_seconds": run.metrics.get("train_runtime"),
         "tokens_per_s": sum(rates) / len(rates) if rates else None, "train_loss": run.metrics.get("train_loss"),
         "eval_loss": run.metrics.get("eval_loss"), "train_examples": manifest["data"]["train"]["trained_examples"],

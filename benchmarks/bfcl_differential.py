@@ -30,6 +30,7 @@ import bfcl_ground_truth as gt  # noqa: E402
 from tooltune.data.io import import_file  # noqa: E402
 from tooltune.eval.match import expected_calls, match  # noqa: E402
 from tooltune.formats.base import ParseResult, ToolCall  # noqa: E402
+from tooltune.train.machine import machine_line  # noqa: E402
 
 CATEGORIES = ["simple_python", "multiple", "parallel", "parallel_multiple", "live_simple", "live_multiple",
               "live_parallel", "live_parallel_multiple"]
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("categories", nargs="*", default=CATEGORIES)
     args = parser.parse_args(argv)
     bfcl = bfcl_checker()
+    print(machine_line())
     for category in args.categories:
         verdicts, disagreements = run(category, bfcl)
         total = sum(verdicts.values())

@@ -34,6 +34,7 @@ from tooltune.eval.match import check_call, expected_calls
 from tooltune.eval.score import score_output
 from tooltune.formats.base import ToolCall, get_format
 from tooltune.tools.catalog import Tool
+from tooltune.train.machine import machine_line
 
 _OMIT = object()
 
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("categories", nargs="*", default=list(bfcl.CATEGORIES), help="BFCL categories (default: all importable)")
     args = parser.parse_args(argv)
     reports = [check_category(c) for c in args.categories]
+    print(machine_line())  # the seconds column is this machine's
     print(f"{'category':<24}{'cases':>7}{'canonical':>11}{'satisfiable':>13}{'seconds':>9}")
     for r in reports:
         print(f"{r.category:<24}{r.n:>7}{r.canonical_rate:>10.2%} {r.satisfiable_rate:>12.2%} {r.seconds:>8.1f}")

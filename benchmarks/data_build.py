@@ -23,6 +23,7 @@ from tooltune.data.config import DataConfig
 from tooltune.data.examples import read_jsonl
 from tooltune.data.quality import load_embedder, quality_score, semantic_dedup
 from tooltune.tools.catalog import ToolCatalog
+from tooltune.train.machine import machine_line
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "tests" / "fixtures" / "catalogs" / "shop.json"
@@ -59,6 +60,7 @@ def main() -> int:
     parser.add_argument("--backend", default="auto", choices=["auto", "minilm", "lexical"])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    print(machine_line(), flush=True)  # no model runs in the full build; MiniLM (if used) runs in fp32
 
     with tempfile.TemporaryDirectory() as out:
         config = DataConfig(catalog=CATALOG, curated=[CURATED], synthetic=args.n, seed=args.seed, output_dir=Path(out),

@@ -1,7 +1,7 @@
 """Eval generation throughput: batched vs one at a time, and constrained vs unconstrained decoding.
 
     .venv/bin/python benchmarks/eval_throughput.py [--n 96] [--batch-size 32] [--max-new-tokens 64]
-                                                   [--hidden 64 --layers 2] [--threads 1]
+                                                   [--hidden 64 --layers 2] [--threads 1] [--dtype auto]
 
 The model is a random-init Llama (default hidden 64, 2 layers: 1.1M parameters, most of them the
 8k-token embeddings) with a byte-level BPE tokenizer trained here on BFCL's own text, so nothing
@@ -37,6 +37,7 @@ from tooltune.eval.generate import Generator, stats
 from tooltune.eval.model import load_model
 from tooltune.formats.base import ParseKind
 from tooltune.formats.chat import BUILTIN_TEMPLATE
+from tooltune.train.machine import machine_line
 
 
 def build_model(directory: Path, corpus: list[str], hidden: int, layers: int) -> Path:
@@ -95,6 +96,7 @@ def main() -> int:
     parser.add_argument("--hidden", type=int, default=64, help="hidden size of the random Llama")
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier on a shared machine)")
+    parser.add_argument("--dtype", default="auto", help="auto (bf16 only where this CPU runs it faster), fp32, bf16")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -107,7 +109,8 @@ def main() -> int:
               for e in import_file("bfcl", category).examples]
 
     with tempfile.TemporaryDirectory() as tmp:
-        loaded = load_model(build_model(Path(tmp), corpus, args.hidden, args.layers))
+        loaded = load_model(build_model(Path(tmp), corpus, args.hidden, args.layers), dtype=args.dtype)
+        print(machine_line(loaded.model.dtype))
         params = sum(p.numel() for p in loaded.model.parameters())
         prompt_tokens = [len(loaded.tokenizer(loaded.render(m, t), add_special_tokens=False)["input_ids"]) for m, t in requests]
         print(f"model: random Llama, hidden {args.hidden}, {args.layers} layers, {params / 1e6:.1f}M params, vocab {len(loaded.tokenizer)}; torch threads "

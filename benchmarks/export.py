@@ -1,7 +1,7 @@
 """Exports against the PyTorch model: size on disk, generation speed and accuracy, in one run.
 
     .venv/bin/python benchmarks/export.py [--model pypi:smollm2-135m-instruct] [--data DIR]
-        [--split test_phrasing] [--limit 16] [--batch-size 4] [--max-new-tokens 64] [--threads 2]
+        [--split test_phrasing] [--limit 16] [--batch-size 4] [--max-new-tokens 64] [--threads 2] [--dtype auto]
         [--kinds pytorch,merged,onnx,onnx-int8,gguf,gguf-int8] [--out runs/bench-export] [--json FILE]
         [--base-corpus]
 
@@ -17,7 +17,8 @@ generation, the model's parser, BFCL-style matching), so accuracy differences ar
 Reported per variant: size of the model files, generated tokens/s (all new tokens over the wall
 time of the generate calls, after one warm-up batch), latency p50, exact-match accuracy, and the
 share of outputs identical to PyTorch's. torch, onnxruntime and llama.cpp all get ``--threads``
-threads. ``merged`` runs on PyTorch (it is the same fp32 weights in a plain HF directory); the GGUF
+threads. ``merged`` runs on PyTorch in ``--dtype`` like the ``pytorch`` row (the same weights in a plain
+HF directory); the first line printed names the machine and that precision. The GGUF
 runtime is llama.cpp when ``llama-cpp-python`` is installed, else transformers' dequantizing
 loader (then its speed is PyTorch's; see ``TOOLTUNE_GGUF_RUNTIME``).
 """
@@ -38,6 +39,8 @@ from tooltune.eval.generate import Generator
 from tooltune.eval.model import load_model
 from tooltune.eval.runner import evaluate_examples
 from tooltune.export.exporter import ExportConfig, export_model, export_size, read_export_info
+from tooltune.train.machine import describe_machine, machine_line
+from tooltune.train.precision import resolve_precision
 from tooltune.tools.catalog import ToolCatalog
 
 KINDS = ["pytorch", "merged", "onnx", "onnx-int8", "gguf", "gguf-int8"]
@@ -56,6 +59,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--max-prompt-tokens", type=int, help="Skip examples whose prompt is longer (CPU budget).")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtype", default="auto", help="PyTorch rows (pytorch, merged): auto (bf16 only where this "
+                        "CPU runs it faster), fp32 or bf16. ONNX runs fp32 or int8, GGUF f32 or Q8_0, whatever this says.")
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--out", type=Path, default=Path("runs/bench-export"))
     parser.add_argument("--json", type=Path, help="Also write the results here.")
@@ -75,6 +80,8 @@ def main() -> None:
     if args.max_prompt_tokens:
         examples = [e for e in examples if prompt_tokens(args.model, e, catalog) <= args.max_prompt_tokens]
     examples = examples[: args.limit]
+    args.precision = resolve_precision(args.dtype, "cpu")
+    print(machine_line(f"{args.precision} for PyTorch rows"))
     print(f"{args.model} · {len(examples)} examples of {data / args.split} · batch {args.batch_size} · "
           f"max {args.max_new_tokens} new tokens · {args.threads} threads")
 
@@ -88,7 +95,8 @@ def main() -> None:
         outputs = [r.output for r in run.results]
         reference = reference or outputs
         row = {
-            "variant": kind, "runtime": type(loaded.model).__name__, "size_mb": round(size / 1e6, 1),
+            "variant": kind, "runtime": type(loaded.model).__name__, "precision": variant_precision(kind, args.precision),
+            "size_mb": round(size / 1e6, 1),
             "export_s": export_s, "tokens_per_s": run.metrics.tokens_per_s, "latency_ms_p50": run.metrics.latency_ms_p50,
             "new_tokens": sum(r.new_tokens for r in run.results), "wall_s": round(run.wall_s, 2),
             "exact_match": run.metrics.exact_match.accuracy, "same_output_as_pytorch": sum(
@@ -104,25 +112,33 @@ def main() -> None:
         del loaded, generator
 
     base = rows[0]
-    print(f"\n{'variant':<20} {'runtime':<18} {'size MB':>8} {'tok/s':>7} {'speed-up':>8} {'p50 ms':>8} "
+    print(f"\n{'variant':<20} {'runtime':<18} {'prec':>5} {'size MB':>8} {'tok/s':>7} {'speed-up':>8} {'p50 ms':>8} "
           f"{'exact match':>11} {'Δ points':>8} {'same out':>8}")
     for row in rows:
         speedup = row["tokens_per_s"] / base["tokens_per_s"] if base["tokens_per_s"] else float("nan")
         delta = 100 * (row["exact_match"] - base["exact_match"])
-        print(f"{row['variant']:<20} {row['runtime']:<18} {row['size_mb']:>8.1f} {row['tokens_per_s']:>7.1f} "
+        print(f"{row['variant']:<20} {row['runtime']:<18} {row['precision']:>5} {row['size_mb']:>8.1f} {row['tokens_per_s']:>7.1f} "
               f"{speedup:>7.2f}x {row['latency_ms_p50']:>8.0f} {row['exact_match']:>11.1%} {delta:>+8.1f} "
               f"{row['same_output_as_pytorch']:>8.0%}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"model": args.model, "split": args.split, "examples": len(examples),
+        args.json.write_text(json.dumps({"machine": describe_machine().model_dump(), "model": args.model, "split": args.split,
+                                         "examples": len(examples),
                                          "threads": args.threads, "batch_size": args.batch_size,
                                          "max_new_tokens": args.max_new_tokens, "rows": rows}, indent=2) + "\n")
+
+
+def variant_precision(kind: str, torch_precision: str) -> str:
+    """What a variant computes in: the PyTorch rows the chosen precision; exports their own."""
+    if kind in ("pytorch", "merged"):
+        return torch_precision
+    return {"onnx": "fp32", "onnx-int8": "int8", "gguf": "f32", "gguf-int8": "q8_0"}[kind]
 
 
 def prepare(kind: str, args: argparse.Namespace) -> tuple[object, int, float | None]:
     """The loaded variant, its size on disk and the export's wall time (None when reused)."""
     if kind == "pytorch":
-        loaded = load_model(args.model, device="cpu", dtype="fp32")
+        loaded = load_model(args.model, device="cpu", dtype=args.precision)
         return loaded, _weights_size(loaded), None
     to, _, quantize = kind.partition("-")
     out = args.out / kind
@@ -131,7 +147,7 @@ def prepare(kind: str, args: argparse.Namespace) -> tuple[object, int, float | N
     if info is None or info.source != args.model:
         export_model(ExportConfig(source=args.model, to=to, quantize=quantize or None, output_dir=out, overwrite=True))
         seconds = round(time.perf_counter() - started, 1)
-    return load_model(out, device="cpu", dtype="fp32"), export_size(out), seconds
+    return load_model(out, device="cpu", dtype=args.precision), export_size(out), seconds  # merged: PyTorch
 
 
 def prompt_tokens(model: str, example: object, catalog: ToolCatalog) -> int:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import tooltune.formats
 from tooltune.formats import ParseResult, ToolCall, format_names, get_format
+from tooltune.train.machine import machine_line
 
 FRAGMENTS = [
     "<tool_call>", "</tool_call>", "<functioncall>", "<|endoftext|>", "{", "}", "[", "]", "(", ")", '"name"',
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     args = parser.parse_args(argv)
     results = run(args.n, args.seed)
+    print(machine_line())
     print(f"{args.n:,} strings, seed {args.seed}")
     print(report(results, args.n))
     return 1 if any(s.exceptions for s in results.values()) else 0

@@ -6,7 +6,8 @@ the real shop MCP server) until ``--requests`` have been sent in total or ``--se
 passed. Each request asks for a named function (``tool_choice``), so every answer is a
 grammar-constrained call whose arguments are checked against the tool's schema; a non-200, a
 missing call or a schema-invalid call counts as an error. Prints requests/s, p50/p95 latency
-and errors as JSON.
+and errors as JSON, with the machine (CPU model, cores) and the precision the server ran in
+(``--dtype``, resolved here; the machine line also goes to stderr first).
 
     python benchmarks/serve_load.py --model builtin --clients 4 --requests 40
 """
@@ -75,13 +76,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120, help="Wall-time bound of the load phase.")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="OMP threads of the server process.")
+    parser.add_argument("--dtype", default="auto", help="auto (bf16 only where this CPU runs it faster), fp32 or bf16.")
     parser.add_argument("--tools", default="", help="Comma-separated shop tools to offer (default: all eight); the "
                                                   "queries' named functions must be among them.")
     args = parser.parse_args()
     if args.clients < 1 or args.requests < 1 or args.seconds <= 0:
         parser.error("--clients, --requests and --seconds must be positive")
 
+    import torch
+
     from tooltune.tools.discover import discover
+    from tooltune.train.base import resolve_model_name
+    from tooltune.train.machine import describe_machine, machine_line
+    from tooltune.train.precision import precision_for
 
     work = Path(tempfile.mkdtemp(prefix="tooltune-serve-load-"))
     tools = list(discover(mcp_stdio=f"{TOOLTUNE} demo-server --service shop --data-dir {work / 'shop'} --reset"))
@@ -89,11 +96,16 @@ def main() -> None:
         tools = [t for t in tools if t.name in args.tools.split(",")]
     schemas = {t.name: t.parameters for t in tools}
     model = _hermes_copy(args.model, work) if args.hermes else args.model
+    # Resolved here for this model on the server's thread count and passed on, so the figure names
+    # the precision the server ran.
+    torch.set_num_threads(args.threads)
+    precision = precision_for(args.dtype, resolve_model_name(model), "cpu")
+    print(machine_line(precision), file=sys.stderr, flush=True)
     port = _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
     log = (work / "serve.log").open("w")
     server = subprocess.Popen([TOOLTUNE, "serve", "--model", model, "--host", "127.0.0.1", "--port", str(port),
-                               "--device", "cpu", "--max-new-tokens", str(args.max_tokens)],
+                               "--device", "cpu", "--dtype", precision, "--max-new-tokens", str(args.max_tokens)],
                               stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -116,7 +128,8 @@ def main() -> None:
             server.wait()
         shutil.rmtree(work, ignore_errors=True)
     result.update(tools=len(tools), model=args.model, hermes_template=args.hermes, clients=args.clients, max_tokens=args.max_tokens,
-                  server_threads=args.threads, cpus=os.cpu_count())
+                  server_threads=args.threads, cpus=os.cpu_count(), precision=precision,
+                  machine=describe_machine().model_dump(exclude={"torch_threads"}))
     print(json.dumps(result, indent=2))
 
 

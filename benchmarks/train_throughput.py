@@ -17,7 +17,8 @@ tool template, and a random-init Llama (hidden 256, 6 layers, ~5.8M params). Bot
 conversations with that same template.
 
 Each run is its own subprocess (so peak RSS is separate): full fine-tuning, ``--steps``
-optimizer steps of ``--batch-size`` conversations, fp32 on CPU, torch's default threads.
+optimizer steps of ``--batch-size`` conversations, fp32 on CPU, torch's default threads. The
+first line printed names the machine (CPU model, cores, torch threads); each side's row, its precision.
 
 - ``trl``: ``SFTTrainer`` on a conversational dataset (``messages`` + ``tools`` columns, as TRL
   documents), ``SFTConfig`` defaults except ``output_dir``, ``max_steps``,
@@ -50,7 +51,8 @@ i.e. ``tool_listing: schema``); nothing else of the model's files changes. Sides
 - ``trl-bf16``: the same plus ``use_cpu=True``, which lets TRL's default ``bf16=True`` run (autocast);
 - ``tooltune``: ``tooltune.train.train`` with the demo's settings (configs/train-smollm2-lora.yaml):
   ``tool_listing: compact``, ``packing: true`` (padding-free rows of up to ``max_length: 1024``),
-  ``gradient_checkpointing: false``, ``precision: bf16`` (autocast; AMX-BF16 on Sapphire Rapids),
+  ``gradient_checkpointing: false``, ``precision: auto`` (bf16 autocast where this CPU runs it faster,
+  e.g. AMX-BF16 on Sapphire Rapids, fp32 elsewhere; the table's ``prec`` column says which),
   ``batch_size: 1``, ``grad_accum: --batch-size``, plus what every tooltune run has (assistant-only
   labels and the LM head scored only on them);
 - ``tooltune-fp32``: the same with ``precision: fp32``, so the bf16 lever is measured apart.
@@ -74,6 +76,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tooltune.train.machine import machine_line
+
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "tests" / "fixtures" / "catalogs" / "shop.json"
 SIDES = ("trl", "trl-2048", "trl-bf16", "tooltune", "tooltune-fp32", "tooltune-random", "tooltune-no-ckpt",
@@ -83,7 +87,7 @@ LEVERS = {  # what each side does differently, printed under the table (real-mod
     "trl-bf16": "TRL defaults + use_cpu=True so its default bf16=True runs (autocast)",
     "tooltune-fp32": "compact listing, packing (padding-free 1024 rows), no grad ckpt, assistant-only loss "
                      "+ compact LM head, fp32",
-    "tooltune": "tooltune-fp32 + bf16 autocast (AMX on this CPU)",
+    "tooltune": "tooltune-fp32 + precision auto (bf16 autocast where the CPU runs it faster, else fp32)",
 }
 
 
@@ -235,12 +239,13 @@ def _trl_side(side: str, workdir: Path, out: Path, steps: int, batch_size: int, 
     trainer.train()
     lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
     return {"conversations": len(lengths), "cut": sum(n >= args.max_length for n in lengths),
-            "mean_tokens": round(statistics.mean(lengths))}
+            "mean_tokens": round(statistics.mean(lengths)), "precision": "bf16" if args.bf16 else "fp32"}
 
 
 def _tooltune_side(side: str, workdir: Path, out: Path, steps: int, batch_size: int, meter: _Meter,
                    model: str | None, method: str) -> dict:
     from tooltune.train import TrainConfig, sft
+    from tooltune.train.precision import precision_for
 
     build = sft._build_trainer
 
@@ -262,18 +267,20 @@ def _tooltune_side(side: str, workdir: Path, out: Path, steps: int, batch_size: 
     common = {"data_dir": workdir / "data", "output_dir": out, "max_steps": steps, "early_stopping_patience": None,
               "save_steps": 10_000}
     if model is None:
+        # fp32 like the TRL side: the toy sides measure packing, batching and checkpointing, not precision.
         config = TrainConfig(base_model=str(workdir / "model"), method="full", batch_size=batch_size, grad_accum=1,
                              packing=side == "tooltune-packed", gradient_checkpointing=side != "tooltune-no-ckpt",
-                             **common)
+                             precision="fp32", **common)
     else:  # the demo's settings (configs/train-smollm2-lora.yaml); a step is batch_size packed rows
         config = TrainConfig(base_model=model, method=method, lora={"r": 16, "alpha": 32, "dropout": 0.0},
                              tool_listing="compact", packing=True, max_length=1024, gradient_checkpointing=False,
-                             precision="fp32" if side == "tooltune-fp32" else "bf16", batch_size=1,
+                             precision="fp32" if side == "tooltune-fp32" else "auto", batch_size=1,
                              grad_accum=batch_size, **common)
     result = sft.train(config, progress=False)
     data = json.loads(result.manifest_path.read_text())["data"]["train"]
     return {"conversations": data["trained_examples"], "cut": data["skipped_too_long"],
-            "mean_tokens": round(data["tokens"] / max(data["trained_examples"], 1))}
+            "mean_tokens": round(data["tokens"] / max(data["trained_examples"], 1)),
+            "precision": precision_for(config.precision, config.base_model)}
 
 
 def main() -> None:
@@ -300,6 +307,7 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.workdir, args.steps, args.batch_size, args.warmup, args.model,
                                 args.method)))
         return
+    print(machine_line(), flush=True)  # each side's precision is in its row
     if real:
         from tooltune.train.base import resolve_model_name
 
@@ -336,10 +344,10 @@ def _table(runs: dict[str, list[dict]], real: bool) -> None:
     def ratio(m: dict, key: str) -> str:
         return f"{m[key] / base[key]:.2f}x" if base else "-"
 
-    print(f"\n{'side':16} {'tokens/s':>9} {'tok/cpu-s':>9} {'examples/s':>10} {'s/step':>7} {'wall s':>7} "
+    print(f"\n{'side':16} {'prec':>4} {'tokens/s':>9} {'tok/cpu-s':>9} {'examples/s':>10} {'s/step':>7} {'wall s':>7} "
           f"{'peak RSS MB':>11} {'tok/s vs trl':>12} {'ex/s vs trl':>11} {'RSS vs trl':>10}")
     for side, m in median.items():
-        print(f"{side:16} {m['tokens_per_s']:>9.0f} {m['tokens_per_cpu_s']:>9.0f} {m['examples_per_s']:>10.3f} "
+        print(f"{side:16} {runs[side][-1]['precision']:>4} {m['tokens_per_s']:>9.0f} {m['tokens_per_cpu_s']:>9.0f} {m['examples_per_s']:>10.3f} "
               f"{m['step_s']:>7.2f} {m['wall_s']:>7.1f} {m['peak_rss_mb']:>11.0f} {ratio(m, 'tokens_per_s'):>12} "
               f"{ratio(m, 'examples_per_s'):>11} {ratio(m, 'peak_rss_mb'):>10}")
     if real:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# Tests compare exact outputs, logits and losses: `precision: auto` / `dtype: auto` stay fp32 on
+# every machine (no bf16 on an AMX CPU, no probe); subprocesses inherit it.
+# tests/train/test_precision.py unsets it to test the choice itself.
+os.environ["TOOLTUNE_PRECISION"] = "fp32"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 

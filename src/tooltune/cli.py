@@ -270,7 +270,7 @@ def eval_cmd(
     limit: Annotated[Optional[int], typer.Option(help="At most this many examples per split.")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Folder for results.jsonl and metrics.json.")] = None,
     tool_listing: Annotated[str, typer.Option(help="model, schema or compact: how a model on tooltune's built-in template sees the tools (see EvalConfig).")] = "model",
-    dtype: Annotated[str, typer.Option(help="auto, fp32, bf16 (fast on CPUs with AMX) or fp16.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto (bf16 only where it is faster here; `tooltune status` shows the choice), fp32, bf16 or fp16.")] = "auto",
 ) -> None:
     """Run a model on the test splits: batched greedy generation, the serving parser, BFCL-style matching."""
     if ctx.invoked_subcommand is not None:
@@ -294,7 +294,7 @@ def eval_bfcl(
     limit: Annotated[Optional[int], typer.Option(help="At most this many cases.")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Folder for results.jsonl and metrics.json.")] = None,
     tool_listing: Annotated[str, typer.Option(help="model, schema or compact (see `tooltune eval --help`).")] = "model",
-    dtype: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto (bf16 only where it is faster here), fp32, bf16 or fp16.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Prompts generated together.")] = 8,
     max_new_tokens: Annotated[int, typer.Option(help="Generation limit per turn.")] = 256,
 ) -> None:

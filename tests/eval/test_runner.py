@@ -108,7 +108,9 @@ def test_run_eval_writes_split_and_overall_results(tiny_model_dir, shop_catalog,
     assert json.loads((out / "test_phrasing" / "metrics.json").read_text())["n"] == 3
     agent = json.loads((out / "test_multistep" / "agent_metrics.json").read_text())
     assert agent["n"] == 1 and agent["step_accuracy"]["total"] == 2
-    assert json.loads((out / "run.json").read_text())["model"]["call_format"] == "hermes"
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"]["call_format"] == "hermes"
+    assert run["machine"]["precision"] == "fp32" and run["machine"]["cores"] >= 1 and run["machine"]["cpu_model"]
     assert compare(out, out).row("overall").delta == 0  # the compare tool reads a run's output
 
 

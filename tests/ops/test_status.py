@@ -74,8 +74,15 @@ def test_status_json_reports_versions_device_registry_and_cache_sizes(workspace)
     assert registry["models"][0]["ref"] == f"shop-assistant@{workspace['version']}"
     assert registry["models"][0]["live_services"] == ["*"]
     assert registry["datasets"] == [{"version": "abc123", "path": str(workspace["dir"] / "data"), "examples": 50}]
+    assert device["torch_threads"] >= 1
+    chosen = report["precision"]  # tests/conftest.py forces fp32; the real probe still runs once, for the figures
+    probe_file = workspace["dir"] / "cache" / "precision-probe.json"
+    assert (chosen["precision"], chosen["source"], chosen["probe_file"]) == ("fp32", "environment", str(probe_file))
+    if device["kind"] == "cpu":
+        assert chosen["probe"]["fp32_gflops"] > 0 and chosen["probe"]["bf16_gflops"] > 0 and not chosen["probe_cached"]
     caches = {c["name"]: c for c in report["caches"]}
-    assert (caches["tooltune models"]["bytes"], caches["tooltune models"]["files"]) == (1024, 2)
+    probe_bytes = probe_file.stat().st_size if probe_file.exists() else 0
+    assert (caches["tooltune models"]["bytes"], caches["tooltune models"]["files"]) == (1024 + probe_bytes, 2 + (probe_bytes > 0))
     assert caches["hugging face"]["exists"] is False and caches["hugging face"]["bytes"] == 0
     assert caches["code graph"]["bytes"] == 10 and caches["code graph"]["path"] == str(workspace["dir"] / ".tooltune" / "graph")
 
@@ -88,7 +95,10 @@ def test_status_panel_names_the_deployed_model(workspace):
     out = CliRunner().invoke(app, ["status"], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
     assert "tooltune status" in out.output
-    assert f"shop-assistant@{workspace['version']}" in out.output and "1.0 KiB" in out.output
+    probe_file = workspace["dir"] / "cache" / "precision-probe.json"  # written by the status run's probe
+    size = human_bytes(1024 + (probe_file.stat().st_size if probe_file.exists() else 0))
+    assert f"shop-assistant@{workspace['version']}" in out.output and size in out.output
+    assert "auto → fp32" in out.output and "torch threads" in out.output
 
 
 def test_a_missing_registry_is_reported_and_not_created(tmp_path):

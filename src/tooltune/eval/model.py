@@ -34,6 +34,7 @@ from tooltune.errors import ConfigError
 from tooltune.formats.base import CallFormat
 from tooltune.formats.chat import call_format_for, render_chat
 from tooltune.tools.catalog import Tool, ToolCatalog
+from tooltune.train.precision import precision_for
 
 PROMPT_MODEL_FILE = "prompt_model.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
@@ -111,7 +112,8 @@ def load_model(
     prompt-only dir), optionally with ``adapter``.
 
     ``device``: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
-    ``dtype``: ``"auto"`` (bf16 on a bf16-capable GPU, else fp32), ``"fp32"``, ``"bf16"``, ``"fp16"``.
+    ``dtype``: ``"auto"`` (bf16 where it is faster here: :mod:`tooltune.train.precision`), ``"fp32"``,
+    ``"bf16"``, ``"fp16"``.
     ``merge_adapter`` folds a LoRA adapter into the base weights (faster generation); serving
     that swaps adapters passes False. Raises :class:`ConfigError` naming what could not be loaded.
     """
@@ -119,7 +121,7 @@ def load_model(
     from tooltune.train.quiet import settle_transformers
 
     settle_transformers()
-    torch_device, torch_dtype = _placement(device, dtype)
+    torch_device = _placement(device, dtype)
     model = resolve_model_name(str(model))
     path = Path(model)
     if (path / PROMPT_MODEL_FILE).is_file():
@@ -157,7 +159,7 @@ def load_model(
             tokenizer_source = str(adapter_dir)  # the template the run was trained with
 
     tokenizer = _load_tokenizer(tokenizer_source)
-    lm = _load_causal_lm(weights, torch_dtype, "adapter" if kind == "full" else "model")
+    lm = _load_causal_lm(weights, _torch_dtype(dtype, torch_device, weights), "adapter" if kind == "full" else "model")
     if kind == "adapter":
         lm = _apply_adapter(lm, adapter_dir, merge_adapter)
     lm.to(torch_device)
@@ -189,20 +191,29 @@ def stop_token_ids(tokenizer: Any, model: Any = None) -> list[int]:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _placement(device: str, dtype: str) -> tuple[Any, Any]:
+_DTYPES = ("fp32", "bf16", "fp16")
+
+
+def _placement(device: str, dtype: str) -> Any:
+    """The torch device; checks ``dtype`` too, before anything is loaded."""
     import torch
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device: {device!r} asked for, but torch sees no CUDA GPU; use device='cpu' or 'auto'.")
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if dtype == "auto":
-        bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
-        return torch.device(device), torch.bfloat16 if bf16 else torch.float32
-    if dtype not in dtypes:
-        raise ConfigError(f"dtype: {dtype!r} is not one of auto, {', '.join(dtypes)}.")
-    return torch.device(device), dtypes[dtype]
+    if dtype != "auto" and dtype not in _DTYPES:
+        raise ConfigError(f"dtype: {dtype!r} is not one of auto, {', '.join(_DTYPES)}.")
+    return torch.device(device)
+
+
+def _torch_dtype(dtype: str, device: Any, weights: str) -> Any:
+    """``dtype`` for the model at ``weights``: ``auto`` is bf16 only where it is faster for this
+    model's width on this machine (tooltune.train.precision)."""
+    import torch
+
+    chosen = precision_for(dtype, weights, device.type)
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[chosen]
 
 
 def _read_prompt_model(path: Path) -> dict[str, Any]:

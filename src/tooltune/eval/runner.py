@@ -12,7 +12,7 @@ Output directory::
     OUT/results.jsonl, OUT/metrics.json          all splits together (``split`` on every line)
     OUT/<split>/results.jsonl, metrics.json      one split
     OUT/<split>/agent.jsonl, agent_metrics.json  agent-loop runs of that split's sequences
-    OUT/run.json                                 config, model, splits, timings
+    OUT/run.json                                 config, model, splits, timings, machine and precision
 
 ``results.jsonl`` and ``metrics.json`` have the shapes :mod:`tooltune.eval.score` writes, so
 ``tooltune eval compare`` reads a run's output as it reads scored predictions. Each result line
@@ -40,6 +40,7 @@ from tooltune.eval.metrics import ExampleResult, Metrics, compute_metrics
 from tooltune.eval.score import ScoreResult, score_output, write_results
 from tooltune.formats.chat import use_tool_listing
 from tooltune.tools.catalog import Tool, ToolCatalog
+from tooltune.train.machine import describe_machine, precision_name
 
 DEFAULT_SPLITS = ("test_phrasing", "test_zero_shot", "test_multistep", "holdout")
 RUN_FILE = "run.json"
@@ -69,7 +70,7 @@ class EvalConfig(BaseModel):
         "what the model was saved with: a run's own listing, schema for a base. Set it to the tuned run's listing "
         "to evaluate a base on the same prompt bytes.")
     device: str = Field("auto", description="auto (CUDA when available), cpu, cuda, cuda:N.")
-    dtype: str = Field("auto", description="auto (bf16 on a bf16-capable GPU, else fp32), fp32, bf16, fp16.")
+    dtype: str = Field("auto", description="auto (bf16 where it is faster here: a bf16 GPU, or a CPU with AMX/AVX512-BF16 that the matmul probe confirms; else fp32; $TOOLTUNE_PRECISION overrides), fp32, bf16, fp16.")
 
     @field_validator("splits")
     @classmethod
@@ -182,6 +183,8 @@ def run_eval(config: EvalConfig) -> EvalResult:
         "splits": {name: len(run.results) for name, run in result.splits.items()}, "skipped_splits": skipped,
         "generation_wall_s": round(wall_s, 3), "wall_s": round(time.perf_counter() - started, 3),
         "truncated": sum(r.truncated for r in everything),
+        # The timings above are this machine's, in this precision.
+        "machine": {**describe_machine().model_dump(), "precision": precision_name(getattr(loaded.model, "dtype", None))},
     }, indent=2) + "\n")
     return result
 

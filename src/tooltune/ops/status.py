@@ -1,8 +1,10 @@
 """``tooltune status``: the environment and what tooltune knows, in one report.
 
-Library versions, the compute device, the registry (URL, counts, datasets, models and the
-versions live per service), and the size of every cache tooltune reads or fills. Nothing is
-created or changed: a registry database that does not exist yet is reported as such, not made.
+Library versions, the compute device and its threads, the precision ``auto`` chooses here and
+why, the registry (URL, counts, datasets, models and the versions live per service), and the size
+of every cache tooltune reads or fills. Nothing is created or changed but the precision probe's
+cache entry (:mod:`tooltune.train.precision`): a registry database that does not exist yet is
+reported as such, not made.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from tooltune.train.machine import cpu_model, describe_machine, usable_cores
+from tooltune.train.precision import PrecisionChoice, explain_precision
+
 LIBRARIES = ("tooltune", "torch", "transformers", "peft", "trl", "accelerate", "mcp", "falkordb")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class Device(BaseModel):
@@ -23,6 +29,10 @@ class Device(BaseModel):
     name: str = Field(description="GPU name, or the CPU's model name.")
     count: int = Field(description="GPUs visible, or CPU cores usable by this process.")
     memory_bytes: int | None = Field(None, description="Total memory of the first GPU (None for CPU / MPS).")
+    torch_threads: int = Field(description="CPU threads torch runs an operation on (torch.get_num_threads()).")
+    thread_settings: dict[str, str] = Field(
+        default_factory=dict, description="Environment variables that set those threads (OMP_NUM_THREADS, MKL_NUM_THREADS), when set.")
+    cpu_flags: list[str] = Field(default_factory=list, description="Precision-relevant CPU flags present (AMX, AVX512-BF16, AVX2 ...).")
 
 
 class ModelEntry(BaseModel):
@@ -63,16 +73,19 @@ class StatusReport(BaseModel):
     platform: str
     versions: dict[str, str | None] = Field(description="Installed version per library (None: not installed).")
     device: Device
+    precision: PrecisionChoice = Field(description="What precision: auto / dtype: auto resolve to here, and why.")
     registry: RegistryStatus
     caches: list[CacheEntry]
 
 
 def collect_status(registry_url: str | None = None) -> StatusReport:
     """Everything ``tooltune status`` shows; ``registry_url`` defaults to the registry's default URL."""
+    device = detect_device()
+    precision = explain_precision(device.kind)  # before the caches: a first probe writes its cache file
     return StatusReport(
         python=platform.python_version(), platform=platform.platform(),
-        versions={name: _version(name) for name in LIBRARIES},
-        device=detect_device(), registry=registry_status(registry_url), caches=cache_entries(),
+        versions={name: _version(name) for name in LIBRARIES}, device=device, precision=precision,
+        registry=registry_status(registry_url), caches=cache_entries(),
     )
 
 
@@ -87,22 +100,15 @@ def detect_device() -> Device:
     """CUDA (name and memory of the first GPU), else Apple MPS, else the CPU with its usable cores."""
     import torch
 
+    machine = describe_machine()
+    threads = {"torch_threads": torch.get_num_threads(), "cpu_flags": machine.flags,
+               "thread_settings": {k: os.environ[k] for k in THREAD_VARIABLES if os.environ.get(k)}}
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        return Device(kind="cuda", name=props.name, count=torch.cuda.device_count(), memory_bytes=props.total_memory)
+        return Device(kind="cuda", name=props.name, count=torch.cuda.device_count(), memory_bytes=props.total_memory, **threads)
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return Device(kind="mps", name="Apple MPS", count=1)
-    return Device(kind="cpu", name=_cpu_name(), count=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return Device(kind="mps", name="Apple MPS", count=1, **threads)
+    return Device(kind="cpu", name=cpu_model(), count=usable_cores(), **threads)
 
 
 def registry_status(url: str | None = None) -> RegistryStatus:
@@ -209,6 +215,16 @@ def human_bytes(n: int | None) -> str:
 
 
 
+def precision_text(choice: PrecisionChoice) -> str:
+    """``auto`` → bf16 / fp32, the reason, and the probe's figures and where they came from."""
+    text = f"auto → [bold]{choice.precision}[/] on {choice.device}: {choice.reason}"
+    if choice.source == "environment" and choice.probe is not None:
+        text += f"\n  without it: {choice.probe.summary()}"
+    if choice.probe_file is not None:
+        text += f"\n  probe cache: {choice.probe_file}"
+    return text
+
+
 def status_panel(report: StatusReport) -> Any:
     """The report as one rich panel: environment, device, registry, caches."""
     from rich.console import Group
@@ -224,6 +240,11 @@ def status_panel(report: StatusReport) -> Any:
         env.add_row("device", f"cuda: {device.name} × {device.count}, {human_bytes(device.memory_bytes)}")
     else:
         env.add_row("device", f"{device.kind}: {device.name}" + (f", {device.count} cores" if device.kind == "cpu" else ""))
+    settings = ", ".join(f"{k}={v}" for k, v in device.thread_settings.items())
+    env.add_row("threads", f"{device.torch_threads} torch threads" + (f" ({settings})" if settings else ""))
+    if device.cpu_flags:
+        env.add_row("cpu flags", " ".join(device.cpu_flags))
+    env.add_row("precision", precision_text(report.precision))
 
     reg = report.registry
     parts: list[Any] = [env, f"[bold]registry[/] {reg.url}"]

@@ -30,7 +30,7 @@ class ServeSettings(BaseModel):
     constrained: bool = Field(False, description="Decode every turn under the grammar of the offered tools (llguidance).")
     max_new_tokens: int = Field(256, ge=1, description="Default and upper bound of a request's max_tokens.")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N.")
-    dtype: str = Field("auto", description="auto, fp32, bf16, fp16.")
+    dtype: str = Field("auto", description="auto (bf16 only where it is faster here, see `tooltune status`), fp32, bf16, fp16.")
     host: str = Field("127.0.0.1", description="Interface to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="Port to listen on (0: any free port).")
     engine: Engine = Field("transformers", description="transformers: this process serves; vllm: launch `vllm serve`.")

@@ -268,6 +268,9 @@ def _build(config: BaseBuildConfig, work: Path, started: float, *, progress: boo
         batch_size=1, grad_accum=config.batch_size, warmup_ratio=0.02, gradient_checkpointing=False, seed=config.seed,
         eval_steps=max(1, steps // 10), early_stopping_patience=None, save_steps=steps, save_total_limit=1,
         logging_steps=max(1, min(50, steps // 20)),
+        # fp32 on every machine: the card's pinned command rebuilds the same weights anywhere, which
+        # precision: auto (bf16 on an AMX CPU, fp32 elsewhere) would not.
+        precision="fp32",
     )
     logger.info("base build: training %s (%d parameters) for %d steps", config.size, parameters, steps)
     run = train(train_config, progress=progress)

@@ -204,8 +204,9 @@ class TrainConfig(BaseModel):
     grad_accum: int = Field(4, gt=0, description="Forward passes accumulated per optimizer step.")
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0, description="Fraction of steps spent warming the LR up.")
     precision: Precision = Field(
-        "auto", description="auto: bf16 mixed precision on a bf16-capable GPU, fp32 otherwise. bf16 also runs on "
-        "CPUs (torch autocast); on CPUs with AMX-BF16 (Intel Sapphire Rapids and later) it is ~1.8x faster than fp32."
+        "auto", description="auto: bf16 mixed precision where it is faster on this machine (a bf16-capable GPU; a CPU "
+        "with AMX-BF16 or AVX512-BF16 whose matmul probe confirms it), fp32 otherwise; $TOOLTUNE_PRECISION (fp32 or bf16) "
+        "overrides auto and `tooltune status` shows the choice. bf16 forced on a CPU that runs it slower warns."
     )
     gradient_checkpointing: bool = Field(
         True, description="Recompute activations in the backward pass: less memory, ~30% slower."

@@ -40,7 +40,9 @@ from tooltune.train import manifest as mf
 from tooltune.train.callbacks import MetricsLog, RichProgress
 from tooltune.train.config import TrainConfig
 from tooltune.train.dataset import DatasetStats, TokenizedConversation, conversations_dataset, read_split, tokenize_split
-from tooltune.train.prefix_sharing import PrefixSharedCollator, RowStats, mask_kind, shared_rows
+from tooltune.train.machine import describe_machine
+from tooltune.train.precision import precision_for
+from tooltune.train.prefix_sharing import PrefixSharedCollator, mask_kind, shared_rows
 from tooltune.train.quiet import settle_transformers
 
 logger = logging.getLogger(__name__)
@@ -155,6 +157,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> RunResult:
         "git": mf.git_state(),
         "wall_time_s": round(time.perf_counter() - started, 2),
         "world_size": trainer.args.world_size,
+        "machine": {**describe_machine().model_dump(), "precision": _precision(config)},
         **mf.peak_memory(),
         "versions": mf.library_versions(),
     })
@@ -241,7 +244,8 @@ def _build_trainer(config: TrainConfig, model: Any, tokenizer: Any, data: _Data,
     from trl import SFTTrainer
 
     kind = _sharing_kind(config, model, data)
-    data.make_datasets(config, shared=kind is not None)
+    with _quiet_datasets():  # TRL's packer maps over the rows with a progress bar
+        data.make_datasets(config, shared=kind is not None)
     metrics_log = MetricsLog(config.output_dir / METRICS_NAME)
     bar = RichProgress() if progress else None
     callbacks: list[Any] = [metrics_log, *([bar] if bar else [])]
@@ -439,11 +443,9 @@ def _load_tokenizer(config: TrainConfig):
 
 
 def _precision(config: TrainConfig) -> str:
-    import torch
-
-    if config.precision != "auto":
-        return config.precision
-    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    """bf16 only where it is faster here for this model's width (tooltune.train.precision); an
+    explicit bf16 on a CPU that runs it slower warns."""
+    return precision_for(config.precision, config.base_model, revision=config.base_revision)
 
 
 def _load_model(config: TrainConfig):
