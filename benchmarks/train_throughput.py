@@ -81,13 +81,16 @@ from tooltune.train.machine import machine_line
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "tests" / "fixtures" / "catalogs" / "shop.json"
 SIDES = ("trl", "trl-2048", "trl-bf16", "tooltune", "tooltune-fp32", "tooltune-random", "tooltune-no-ckpt",
-         "tooltune-packed")
+         "tooltune-packed", "tooltune-shared-fp32")
 LEVERS = {  # what each side does differently, printed under the table (real-model sides)
     "trl": "TRL defaults: all tokens trained, cut at 1024, padded random batches, grad ckpt, fp32, schema listing",
     "trl-bf16": "TRL defaults + use_cpu=True so its default bf16=True runs (autocast)",
-    "tooltune-fp32": "compact listing, packing (padding-free 1024 rows), no grad ckpt, assistant-only loss "
-                     "+ compact LM head, fp32",
-    "tooltune": "tooltune-fp32 + precision auto (bf16 autocast where the CPU runs it faster, else fp32)",
+    "tooltune-packed": "compact listing, packing (padding-free rows of --max-length, one copy of the listing per "
+                       "conversation: before prefix sharing), no grad ckpt, assistant-only loss + compact LM head, "
+                       "precision auto",
+    "tooltune-fp32": "tooltune-packed in fp32",
+    "tooltune": "tooltune-packed + prefix sharing (one copy of the listing per row, block 4D mask)",
+    "tooltune-shared-fp32": "tooltune in fp32",
 }
 
 
@@ -158,10 +161,15 @@ class _Meter:
         training_step = trainer.training_step
 
         def counting_step(model, inputs, *args, **kwargs):
-            # Padded batches have an attention mask (one row per conversation); padding-free (packed)
-            # ones are a single row whose position_ids restart at 0 for every conversation.
-            self.examples += (inputs["input_ids"].shape[0] if "attention_mask" in inputs
-                              else int((inputs["position_ids"] == 0).sum()))
+            # Padded batches have a 2D attention mask (one row per conversation); packed rows (padding-free,
+            # or prefix-shared with a 4D mask) restart their position_ids at every conversation but the first
+            # of a row. Packed sides run one row per micro-batch, so no padding is counted.
+            mask = inputs.get("attention_mask")
+            if mask is not None and mask.dim() == 2:
+                self.examples += inputs["input_ids"].shape[0]
+            else:
+                pos = inputs["position_ids"]
+                self.examples += pos.shape[0] + int((pos[:, 1:] <= pos[:, :-1]).sum())
             return training_step(model, inputs, *args, **kwargs)
 
         trainer.training_step = counting_step
@@ -187,7 +195,7 @@ class _Meter:
 
 
 def worker(side: str, workdir: Path, steps: int, batch_size: int, warmup: int, model: str | None = None,
-           method: str = "full") -> dict:
+           method: str = "full", max_length: int = 2048) -> dict:
     started = time.perf_counter()
     import torch
 
@@ -196,7 +204,7 @@ def worker(side: str, workdir: Path, steps: int, batch_size: int, warmup: int, m
     if side.startswith("trl"):
         facts = _trl_side(side, workdir, out, steps, batch_size, meter, model, method)
     else:
-        facts = _tooltune_side(side, workdir, out, steps, batch_size, meter, model, method)
+        facts = _tooltune_side(side, workdir, out, steps, batch_size, meter, model, method, max_length)
     return {"side": side, **meter.rates(warmup), "steps": steps, "tokens": meter.marks[-1][2],
             "examples": meter.marks[-1][3], **facts, "wall_s": round(time.perf_counter() - started, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -243,7 +251,7 @@ def _trl_side(side: str, workdir: Path, out: Path, steps: int, batch_size: int, 
 
 
 def _tooltune_side(side: str, workdir: Path, out: Path, steps: int, batch_size: int, meter: _Meter,
-                   model: str | None, method: str) -> dict:
+                   model: str | None, method: str, max_length: int = 2048) -> dict:
     from tooltune.train import TrainConfig, sft
     from tooltune.train.precision import precision_for
 
@@ -271,10 +279,11 @@ def _tooltune_side(side: str, workdir: Path, out: Path, steps: int, batch_size: 
         config = TrainConfig(base_model=str(workdir / "model"), method="full", batch_size=batch_size, grad_accum=1,
                              packing=side == "tooltune-packed", gradient_checkpointing=side != "tooltune-no-ckpt",
                              precision="fp32", **common)
-    else:  # the demo's settings (configs/train-smollm2-lora.yaml); a step is batch_size packed rows
+    else:  # the demo's settings (configs/demo-pipeline.yaml); a step is batch_size packed rows
         config = TrainConfig(base_model=model, method=method, lora={"r": 16, "alpha": 32, "dropout": 0.0},
-                             tool_listing="compact", packing=True, max_length=1024, gradient_checkpointing=False,
-                             precision="fp32" if side == "tooltune-fp32" else "auto", batch_size=1,
+                             tool_listing="compact", packing=True, max_length=max_length, gradient_checkpointing=False,
+                             prefix_sharing=side in ("tooltune", "tooltune-shared-fp32"),
+                             precision="fp32" if side.endswith("fp32") else "auto", batch_size=1,
                              grad_accum=batch_size, **common)
     result = sft.train(config, progress=False)
     data = json.loads(result.manifest_path.read_text())["data"]["train"]
@@ -291,6 +300,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, help="steps left out of the rates (default 4; 1 with --model)")
     parser.add_argument("--batch-size", type=int, help="conversations (TRL) / rows per step (default 8; 4 with --model)")
     parser.add_argument("--examples", type=int, default=400)
+    parser.add_argument("--max-length", type=int, default=2048,
+                        help="row length of the packed tooltune sides with --model (default 2048, the demo's)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--sides", help=f"comma-separated, from {','.join(SIDES)} (default trl,trl-2048,tooltune; "
                                         "trl,tooltune-fp32,tooltune with --model)")
@@ -299,13 +310,13 @@ def main() -> None:
     args = parser.parse_args()
     real = args.model is not None
     for name, toy, with_model in (("steps", 14, 6), ("warmup", 4, 1), ("batch_size", 8, 4), ("method", "full", "lora"),
-                                  ("sides", "trl,trl-2048,tooltune", "trl,tooltune-fp32,tooltune")):
+                                  ("sides", "trl,trl-2048,tooltune", "trl,tooltune-packed,tooltune")):
         if getattr(args, name) is None:
             setattr(args, name, with_model if real else toy)
 
     if args.worker:
         print(json.dumps(worker(args.worker, args.workdir, args.steps, args.batch_size, args.warmup, args.model,
-                                args.method)))
+                                args.method, args.max_length)))
         return
     print(machine_line(), flush=True)  # each side's precision is in its row
     if real:
@@ -326,7 +337,8 @@ def main() -> None:
             for side in args.sides.split(","):
                 cmd = [sys.executable, __file__, "--worker", side, "--workdir", str(workdir), "--steps",
                        str(args.steps), "--batch-size", str(args.batch_size), "--warmup", str(args.warmup),
-                       "--method", args.method, *(["--model", model_dir] if real else [])]
+                       "--method", args.method, "--max-length", str(args.max_length),
+                       *(["--model", model_dir] if real else [])]
                 proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
                 if proc.returncode:
                     sys.exit(f"{side} failed:\n{proc.stderr[-4000:]}")

@@ -256,3 +256,41 @@ def test_attention_that_cannot_take_the_mask_falls_back_to_plain_packing_and_say
     assert any("prefix sharing off" in r.getMessage() and "sdpa" in r.getMessage() for r in caplog.records)
     rows = json.loads(result.manifest_path.read_text())["data"]["rows"]
     assert rows["prefix_sharing"] is False and "does not take a custom 4D attention mask" in rows["why"]
+
+
+@PEFT_NOISE
+def test_full_fine_tuning_trains_on_shared_rows(sharing_config):
+    import json
+
+    from tooltune.train import train
+
+    result = train(sharing_config(method="full", max_steps=1, eval_steps=1, save_steps=1), progress=False)
+    rows = json.loads(result.manifest_path.read_text())["data"]["rows"]
+    assert rows["prefix_sharing"] is True and rows["rows"] < rows["conversations"]
+    assert (result.run_dir / "model.safetensors").is_file()
+
+
+def test_two_processes_train_on_shared_rows(sharing_config, tmp_path):
+    """DDP (torchrun, two CPU processes over gloo): each rank reads shared rows, rank 0 writes the run."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    torchrun = Path(sys.executable).parent / "torchrun"
+    if not torchrun.is_file():
+        pytest.skip("torchrun is not installed next to this Python")
+    config = sharing_config(max_steps=2)
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(json.loads(config.model_dump_json())))
+    proc = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "-m", "tooltune.train", "--config", str(path), "--no-progress"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((config.output_dir / "manifest.json").read_text())
+    assert manifest["world_size"] == 2 and manifest["training"]["global_step"] == 2
+    assert manifest["data"]["rows"]["prefix_sharing"] is True
