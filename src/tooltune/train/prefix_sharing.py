@@ -24,13 +24,14 @@ The mask needs an attention implementation that takes a custom 4D mask: transfor
 only sequence lengths; flex attention wants its own BlockMask) fall back to TRL's padding-free
 packing, and the reason is logged.
 
-Rows are made with TRL's best-fit-decreasing packer (``trl.pack_dataset``) applied to the
-conversations' suffixes, one prefix group at a time.
+Rows are filled first-fit over a seeded shuffle of each prefix group's conversations, so a row
+mixes behaviours (calls, chains, clarifications, no-call answers).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,9 +74,12 @@ class RowStats:
                 "saving": round(self.saving, 3)}
 
 
-def shared_rows(conversations: Sequence[TokenizedConversation], max_length: int) -> tuple[dict[str, list[list[int]]], RowStats]:
+def shared_rows(conversations: Sequence[TokenizedConversation], max_length: int, *,
+                seed: int = 0) -> tuple[dict[str, list[list[int]]], RowStats]:
     """Rows of ``input_ids``, ``labels``, ``position_ids`` and ``segment_ids``, at most
-    ``max_length`` tokens each, holding every conversation exactly once (each must fit alone)."""
+    ``max_length`` tokens each, holding every conversation exactly once (each must fit alone).
+    Which conversations share a row is a seeded shuffle (see :func:`_add_rows`)."""
+    rng = random.Random(seed)
     groups: dict[tuple[int, ...], list[TokenizedConversation]] = defaultdict(list)
     for conv in conversations:
         if len(conv.input_ids) > max_length:
@@ -90,31 +94,47 @@ def shared_rows(conversations: Sequence[TokenizedConversation], max_length: int)
     for prefix, members in groups.items():
         stats.shared_conversations += len(members)
         suffixes = [(c.input_ids[len(prefix):], c.labels[len(prefix):]) for c in members]
-        _add_rows(rows, list(prefix), suffixes, max_length)
+        _add_rows(rows, list(prefix), suffixes, max_length, rng)
     if whole:
-        _add_rows(rows, [], [(c.input_ids, c.labels) for c in whole], max_length)
+        _add_rows(rows, [], [(c.input_ids, c.labels) for c in whole], max_length, rng)
     stats.rows = len(rows["input_ids"])
     stats.tokens = sum(map(len, rows["input_ids"]))
     return rows, stats
 
 
 def _add_rows(rows: dict[str, list[list[int]]], prefix: list[int], suffixes: list[tuple[list[int], list[int]]],
-              max_length: int) -> None:
-    """Pack ``suffixes`` best-fit-decreasing into rows of ``max_length - len(prefix)`` tokens,
-    each row starting with ``prefix``."""
-    from datasets import Dataset
-    from trl import pack_dataset
+              max_length: int, rng: random.Random) -> None:
+    """Pack ``suffixes`` into rows of ``max_length - len(prefix)`` tokens, each row starting with ``prefix``.
 
+    First fit over a seeded shuffle, written here because the library packers (TRL's
+    best-fit-decreasing) sort by length: rows would then hold only long multi-step chains, or only
+    short no-call answers, and each optimizer step would see one behaviour. Conversations are
+    short next to a row, so first fit still fills rows to within a conversation of full."""
     capacity = max_length - len(prefix)
-    data = Dataset.from_dict({"input_ids": [s[0] for s in suffixes], "labels": [s[1] for s in suffixes]})
-    packed = pack_dataset(data, seq_length=capacity, strategy="bfd")
-    for ids, labels, lengths in zip(packed["input_ids"], packed["labels"], packed["seq_lengths"], strict=True):
+    order = list(range(len(suffixes)))
+    rng.shuffle(order)
+    bins: list[list[int]] = []
+    room: list[int] = []
+    for i in order:
+        n = len(suffixes[i][0])
+        at = next((b for b, left in enumerate(room) if left >= n), None)
+        if at is None:
+            bins.append([])
+            room.append(capacity)
+            at = len(bins) - 1
+        bins[at].append(i)
+        room[at] -= n
+    for members in bins:
+        ids, labels = list(prefix), [IGNORE_INDEX] * len(prefix)
         positions, segments = list(range(len(prefix))), [PREFIX_SEGMENT] * len(prefix)
-        for k, n in enumerate(lengths, 1):
-            positions += range(len(prefix), len(prefix) + n)
-            segments += [k] * n
-        rows["input_ids"].append(prefix + ids)
-        rows["labels"].append([IGNORE_INDEX] * len(prefix) + labels)
+        for k, i in enumerate(members, 1):
+            suffix_ids, suffix_labels = suffixes[i]
+            ids += suffix_ids
+            labels += suffix_labels
+            positions += range(len(prefix), len(prefix) + len(suffix_ids))
+            segments += [k] * len(suffix_ids)
+        rows["input_ids"].append(ids)
+        rows["labels"].append(labels)
         rows["position_ids"].append(positions)
         rows["segment_ids"].append(segments)
 

@@ -205,9 +205,9 @@ class _Data:
             self.train_ds = conversations_dataset(self.train_conversations)
             self.eval_ds = conversations_dataset(self.val_conversations) if self.val_conversations else None
             return
-        rows, stats = shared_rows(self.train_conversations, config.max_length)
+        rows, stats = shared_rows(self.train_conversations, config.max_length, seed=config.seed)
         self.train_ds = Dataset.from_dict(rows)
-        self.eval_ds = Dataset.from_dict(shared_rows(self.val_conversations, config.max_length)[0]) \
+        self.eval_ds = Dataset.from_dict(shared_rows(self.val_conversations, config.max_length, seed=config.seed)[0]) \
             if self.val_conversations else None
         self.sharing.update(stats.as_dict())
         logger.info("prefix sharing: %d conversations in %d rows under %d shared prefixes; %.2fx fewer tokens to read",
@@ -244,8 +244,7 @@ def _build_trainer(config: TrainConfig, model: Any, tokenizer: Any, data: _Data,
     from trl import SFTTrainer
 
     kind = _sharing_kind(config, model, data)
-    with _quiet_datasets():  # TRL's packer maps over the rows with a progress bar
-        data.make_datasets(config, shared=kind is not None)
+    data.make_datasets(config, shared=kind is not None)
     metrics_log = MetricsLog(config.output_dir / METRICS_NAME)
     bar = RichProgress() if progress else None
     callbacks: list[Any] = [metrics_log, *([bar] if bar else [])]
