@@ -218,3 +218,13 @@ def test_early_stopping_keeps_the_best_checkpoint(quick_config):
     assert result.metrics["eval_loss"] == pytest.approx(evals[best_step], rel=1e-5)  # the saved model is the best
     best = AutoModelForCausalLM.from_pretrained(result.run_dir / result.best_checkpoint)
     assert torch.equal(logits(AutoModelForCausalLM.from_pretrained(result.run_dir)), logits(best))
+
+
+@PEFT_LOAD_NOISE
+def test_lora_on_the_top_layers_only_adapts_those_layers(quick_config, tiny_base):
+    result = train(quick_config(lora={"top_layers": 1}, max_steps=1, eval_steps=1, save_steps=1), progress=False)
+    adapted = {name.split(".layers.")[1].split(".")[0] for name, _ in result.trained_model.named_parameters()
+               if "lora_" in name}
+    assert adapted == {"1"}  # the tiny base has layers 0 and 1
+    with pytest.raises(TrainError, match=r"lora.top_layers: 3 is more than the model's 2 layers"):
+        train(quick_config(lora={"top_layers": 3}, output_dir=quick_config().output_dir.parent / "other"), progress=False)

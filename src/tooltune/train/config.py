@@ -42,6 +42,11 @@ class LoraSettings(BaseModel):
         description='Modules that get adapters: "all-linear" (every linear projection except the output head) '
         "or a list of module names such as [q_proj, v_proj].",
     )
+    top_layers: int | None = Field(
+        None, gt=0,
+        description="Adapt only the last N transformer layers (null: every layer). The layers below get no "
+        "adapter and need no backward pass: on SmolLM2-135M (30 layers) the top 15 make a step ~1.6x faster.",
+    )
 
 
 class CloudHyperparameters(BaseModel):

@@ -265,7 +265,7 @@ def _build_trainer(config: TrainConfig, model: Any, tokenizer: Any, data: _Data,
             train_dataset=data.train_ds,
             eval_dataset=data.eval_ds,
             processing_class=tokenizer,
-            peft_config=_lora_config(config) if config.method != "full" else None,
+            peft_config=_lora_config(config, model) if config.method != "full" else None,
             callbacks=callbacks,
             **shared,
         )
@@ -478,13 +478,31 @@ def _load_model(config: TrainConfig):
     return model, commit_hash
 
 
-def _lora_config(config: TrainConfig):
+def _lora_config(config: TrainConfig, model: Any):
     from peft import LoraConfig
 
+    lora = config.lora
+    layers: dict[str, Any] = {"target_modules": lora.target_modules}
+    if lora.top_layers is not None:
+        total = model.config.get_text_config().num_hidden_layers
+        if lora.top_layers > total:
+            raise TrainError(f"lora.top_layers: {lora.top_layers} is more than the model's {total} layers; "
+                             f"set at most {total}, or null for every layer.")
+        # PEFT takes layer indices only with named modules, so "all-linear" is spelled out first.
+        layers = {"layers_to_transform": list(range(total - lora.top_layers, total)),
+                  "target_modules": _linear_names(model) if lora.target_modules == "all-linear" else lora.target_modules}
     return LoraConfig(
-        r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-        target_modules=config.lora.target_modules, bias="none", task_type="CAUSAL_LM",
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, bias="none", task_type="CAUSAL_LM", **layers,
     )
+
+
+def _linear_names(model: Any) -> list[str]:
+    """Names of the linear projections "all-linear" means: every nn.Linear but the output head."""
+    import torch
+
+    head = model.get_output_embeddings()
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                   if isinstance(module, torch.nn.Linear) and module is not head})
 
 
 def _sft_args(config: TrainConfig, *, has_eval: bool, early_stopping: bool, shared_rows: bool = False):
