@@ -99,8 +99,8 @@ def test_invalid_records_are_quarantined_and_fail_only_above_the_limit(tmp_path)
     report = build_dataset(DataConfig(catalog=CATALOG, curated=files, output_dir=tmp_path / "ok", dedup_backend="lexical"))
     assert report.invalid == report.quarantine == 4
     assert [r.source.split(":")[0] for r in read_quarantine(tmp_path / "ok" / "quarantine.jsonl")] == [str(tmp_path / "bad.yaml")] * 4
-    with pytest.raises(DataError, match=r"4 of \d+ records \(\d+\.\d%\) are invalid, above max_error_fraction 5%") as e:
-        build_dataset(DataConfig(catalog=CATALOG, curated=files, output_dir=tmp_path / "strict", max_error_fraction=0.05))
+    with pytest.raises(DataError, match=r"4 of \d+ records \(\d+\.\d%\) are invalid, above max_error_fraction 2%") as e:
+        build_dataset(DataConfig(catalog=CATALOG, curated=files, output_dir=tmp_path / "strict", max_error_fraction=0.02))
     assert "quarantine.jsonl" in str(e.value) and (tmp_path / "strict" / "quarantine.jsonl").exists()
 
 
