@@ -671,6 +671,13 @@ class Registry:
             s.flush()
             return model_record(s, model).drift
 
+    def check_live_models(self, live: ToolCatalog) -> list[DriftRecord]:
+        """:meth:`check_drift` for every version live for some service; returns their drift."""
+        with self._tx() as s:
+            pairs = s.execute(select(Model.name, Model.version).join(LiveDeployment, LiveDeployment.model_id == Model.id)
+                              .distinct().order_by(Model.name, Model.version)).all()
+        return [d for name, version in pairs for d in self.check_drift(name, version, live)]
+
     def live_catalog(self, name: str, version: str | None = None) -> ToolCatalog:
         """The tools ``name@version`` was trained on, with every drifted service's tools replaced
         by the live ones last seen: the catalog to migrate its dataset to (``tooltune data migrate``)."""

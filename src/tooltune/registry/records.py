@@ -78,6 +78,8 @@ class DriftRecord(_Record):
     live_catalog_hash: str = Field(description="The service's live tools as last seen (stored in the registry).")
     detected_at: datetime
     checked_at: datetime
+    migrate_command: str | None = Field(
+        None, description="The commands that carry the version's dataset over to the live tools (breaking drift).")
 
     @property
     def stale(self) -> bool:
@@ -263,7 +265,9 @@ def model_records(s: Session, models: list[Model]) -> list[ModelRecord]:
     if ids:
         by_id = {m.id: m for m in models}
         for row in s.scalars(select(CatalogDrift).where(CatalogDrift.model_id.in_(ids)).order_by(CatalogDrift.service)):
-            drift.setdefault(row.model_id, []).append(drift_record(row, by_id[row.model_id]))
+            model = by_id[row.model_id]
+            dataset = datasets.get(model.dataset_id) if model.dataset_id else None
+            drift.setdefault(row.model_id, []).append(drift_record(row, model, dataset.path if dataset else None))
     out = []
     for m in models:
         dataset = datasets.get(m.dataset_id) if m.dataset_id else None
@@ -296,10 +300,16 @@ def comparison_record(c: Comparison, base: Model | None, candidate: Model) -> Co
                             details=c.details, created_at=c.created_at)
 
 
-def drift_record(d: CatalogDrift, model: Model) -> DriftRecord:
-    return DriftRecord(model=model_ref(model.name, model.version), service=d.service, rating=d.rating, changes=d.changes,
+def drift_record(d: CatalogDrift, model: Model, dataset_path: str | None = None) -> DriftRecord:
+    ref = model_ref(model.name, model.version)
+    command = None
+    if d.rating == "breaking":
+        data = dataset_path or "DATA_DIR"  # a model registered without its dataset: the user knows where it is
+        command = (f"tooltune models catalog {ref} --live -o live-catalog.json && "
+                   f"tooltune data migrate {data} --catalog live-catalog.json -o {data.rstrip('/')}-migrated")
+    return DriftRecord(model=ref, service=d.service, rating=d.rating, changes=d.changes,
                        trained_catalog_hash=model.catalog_hash, live_catalog_hash=d.live_catalog_hash,
-                       detected_at=d.detected_at, checked_at=d.checked_at)
+                       detected_at=d.detected_at, checked_at=d.checked_at, migrate_command=command)
 
 
 def deployment_record(s: Session, d: Deployment) -> DeploymentRecord:
