@@ -155,8 +155,9 @@ def routed_registry(tmp_path_factory, hermes_base, loras, shop_catalog_dict) -> 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory, hermes_base, loras, routed_registry):
     """A real `tooltune serve` process: the hermes base, adapters a and b, the routed registry."""
-    log = tmp_path_factory.mktemp("serve-log") / "serve.log"
+    logs = tmp_path_factory.mktemp("serve-log")
     process, url = start_server(["--model", str(hermes_base), "--adapter", f"a={loras['a']}", "--adapter",
-                                 f"b={loras['b']}", "--registry", routed_registry, "--max-new-tokens", "128"], log)
+                                 f"b={loras['b']}", "--registry", routed_registry, "--max-new-tokens", "128",
+                                 "--log-dir", str(logs / "production")], logs / "serve.log")
     yield url
     stop_server(process)

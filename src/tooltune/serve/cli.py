@@ -27,13 +27,21 @@ def serve(
     engine: Annotated[str, typer.Option(help="transformers (this process) or vllm (writes and runs `vllm serve`).")] = "transformers",
     dry_run: Annotated[bool, typer.Option(help="With --engine vllm: write and print the command, do not start it.")] = False,
     out: Annotated[Path, typer.Option(help="With --engine vllm: where the chat template and launch script go.")] = Path(".tooltune/vllm"),
+    log_dir: Annotated[Optional[Path], typer.Option(help="Production logs: DIR/requests (every response, the format data.logs reads) and DIR/corrections (POST /v1/feedback). Default with --registry: .tooltune/serve-logs.")] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Write no production logs, even with --registry.")] = False,
+    log_max_mb: Annotated[float, typer.Option(help="Start a new log file past this size (and each UTC day).")] = 64.0,
+    watch: Annotated[Optional[list[str]], typer.Option(help="Live tool source to check deployed registry versions against (schema drift): mcp-http:URL, 'mcp-stdio:CMD', openapi:PATH, file:PATH; repeatable.")] = None,
+    drift_interval: Annotated[float, typer.Option(help="Minutes between drift checks of --watch sources (0: only at start).")] = 10.0,
 ) -> None:
     """Serve an OpenAI-compatible /v1/chat/completions with tool calling (or launch vLLM for it)."""
     from tooltune.serve.settings import ServeSettings, parse_adapter_options
+    from tooltune.tools.sources import parse_source
 
     settings = ServeSettings(model=model, adapters=parse_adapter_options(adapter or []), registry_url=registry,
                              constrained=constrained, host=host, port=port, max_new_tokens=max_new_tokens,
-                             device=device, dtype=dtype, engine=engine)  # type: ignore[arg-type]
+                             device=device, dtype=dtype, engine=engine, log_dir=log_dir,  # type: ignore[arg-type]
+                             request_log=not no_log, log_max_mb=log_max_mb, watch=[parse_source(w) for w in watch or []],
+                             drift_interval=drift_interval)
     if settings.engine == "vllm":
         _launch_vllm(settings, out, dry_run)
         return
@@ -43,6 +51,12 @@ def serve(
 
     app = create_app(settings)
     typer.echo(f"tooltune serve: {', '.join(app.state.pool.names)} on http://{settings.host}:{settings.port}/v1", err=True)
+    if app.state.request_log is not None:
+        typer.echo(f"tooltune serve: logging requests to {app.state.request_log.directory} (POST /v1/feedback to rate them)",
+                   err=True)
+    if settings.watch:
+        typer.echo(f"tooltune serve: checking deployed versions against {len(settings.watch)} live tool sources every "
+                   f"{settings.drift_interval:g} min", err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 
