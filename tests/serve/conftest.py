@@ -153,11 +153,17 @@ def routed_registry(tmp_path_factory, hermes_base, loras, shop_catalog_dict) -> 
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory, hermes_base, loras, routed_registry):
+def server_log_dir(tmp_path_factory) -> Path:
+    """Where the `server` fixture's production logs go."""
+    return tmp_path_factory.mktemp("serve-production-log")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, hermes_base, loras, routed_registry, server_log_dir):
     """A real `tooltune serve` process: the hermes base, adapters a and b, the routed registry."""
     logs = tmp_path_factory.mktemp("serve-log")
     process, url = start_server(["--model", str(hermes_base), "--adapter", f"a={loras['a']}", "--adapter",
                                  f"b={loras['b']}", "--registry", routed_registry, "--max-new-tokens", "128",
-                                 "--log-dir", str(logs / "production")], logs / "serve.log")
+                                 "--log-dir", str(server_log_dir)], logs / "serve.log")
     yield url
     stop_server(process)

@@ -92,8 +92,10 @@ def chat(
     max_steps: Annotated[int, typer.Option(help="Model turns per query before giving up.")] = 6,
     max_new_tokens: Annotated[int, typer.Option(help="Tokens per model turn.")] = 256,
     constrained: Annotated[bool, typer.Option(help="In-process models: decode under the tools' grammar (llguidance).")] = False,
+    log_dir: Annotated[Optional[Path], typer.Option(help="Write every turn, with its calls' MCP results, to DIR/requests (the format data.logs reads).")] = None,
 ) -> None:
-    """Chat with a model that calls a live MCP server's tools; --compare shows two models side by side."""
+    """Chat with a model that calls a live MCP server's tools; --compare shows two models side by side.
+    With --endpoint on `tooltune serve`, each call's MCP result is sent back as feedback on its response."""
     from rich.console import Console
 
     from tooltune.serve.chat import comparison_view, discover_tools, read_queries, run_chat
@@ -107,21 +109,32 @@ def chat(
     sides.append((f"tuned: {tuned}" if compare else tuned, _turn_model(model, adapter, endpoint, service, max_new_tokens, constrained)))
     console.print(f"[dim]{len(tools)} tools: {', '.join(t.name for t in tools)}[/]")
 
+    log = None
+    if log_dir is not None:
+        from tooltune.data.log_writer import LogWriter
+
+        log = LogWriter(log_dir / "requests")
+
     def answer(batch: list[str]) -> None:
-        for row in run_chat(sides, batch, tools, mcp_stdio=mcp_stdio, mcp_http=mcp_http, max_steps=max_steps):
+        for row in run_chat(sides, batch, tools, mcp_stdio=mcp_stdio, mcp_http=mcp_http, max_steps=max_steps, log=log):
             console.print(comparison_view(row))
 
-    if queries is not None:
-        answer(read_queries(queries))
-        return
-    while True:
-        try:
-            query = console.input("[bold]you>[/] ").strip()
-        except (EOFError, KeyboardInterrupt):
-            break
-        if query in ("", "exit", "quit"):
-            break
-        answer([query])
+    try:
+        if queries is not None:
+            answer(read_queries(queries))
+            return
+        while True:
+            try:
+                query = console.input("[bold]you>[/] ").strip()
+            except (EOFError, KeyboardInterrupt):
+                break
+            if query in ("", "exit", "quit"):
+                break
+            answer([query])
+    finally:
+        if log is not None:
+            log.close()
+            console.print(f"[dim]turns logged to {log.directory} ({log.stats['written']} lines)[/]")
 
 
 def _turn_model(model: str, adapter: Optional[Path], endpoint: Optional[str], service: Optional[str], max_new_tokens: int,
