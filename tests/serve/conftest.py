@@ -33,9 +33,13 @@ def hermes_base(tmp_path_factory) -> Path:
     """The packaged 1.25M-parameter base with its own (pythonic) chat template removed, so it
     renders with tooltune's built-in template and writes hermes calls, the format that has a
     decoding grammar (tool_choice required / named)."""
+    return make_hermes_base(tmp_path_factory.mktemp("hermes-base") / "model")
+
+
+def make_hermes_base(target: Path) -> Path:
+    """A copy of the packaged base at ``target`` without its chat template (see ``hermes_base``)."""
     from tooltune.train.base import resolve_model_name
 
-    target = tmp_path_factory.mktemp("hermes-base") / "model"
     shutil.copytree(resolve_model_name("builtin"), target)
     (target / "chat_template.jinja").unlink(missing_ok=True)
     config = json.loads((target / "tokenizer_config.json").read_text())

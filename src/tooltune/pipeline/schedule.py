@@ -19,7 +19,8 @@ from tooltune.pipeline.steps import run_pipeline
 
 
 def collect_failures(config: PipelineConfig, *, today: dt.date | None = None) -> dict[str, int]:
-    """Ingest the configured production logs; failures go to ``work_dir/review/<date>.jsonl``.
+    """Ingest the configured production logs (files, or folders such as ``tooltune serve``'s
+    ``DIR/requests``); failures go to ``work_dir/review/<date>.jsonl``.
 
     Returns counts: successful turns seen (they join the data at the next retraining, when the
     data step reads the same logs) and records queued for review."""
@@ -33,12 +34,11 @@ def collect_failures(config: PipelineConfig, *, today: dt.date | None = None) ->
     catalog = ToolCatalog.load(catalog_path)
     out = config.work_dir / "review" / f"{(today or dt.date.today()).isoformat()}.jsonl"
     out.unlink(missing_ok=True)
-    counts = {"examples": 0, "review": 0}
-    for log in config.data.get("logs", []):
-        loaded = ingest_logs(Path(log), catalog)
-        counts["examples"] += len(loaded.examples)
-        counts["review"] += write_quarantine(loaded.review, out) if loaded.review else 0
-    return counts
+    logs = [Path(log) for log in config.data.get("logs", [])]
+    if not logs:
+        return {"examples": 0, "review": 0}
+    loaded = ingest_logs(logs, catalog)  # all at once: feedback lines replace the turns they rate, across files
+    return {"examples": len(loaded.examples), "review": write_quarantine(loaded.review, out) if loaded.review else 0}
 
 
 def run_schedule(config_path: Path, *, retrain: str, collect: str, console: Console) -> None:

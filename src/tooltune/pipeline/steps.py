@@ -211,7 +211,9 @@ def _register_and_gate(config: PipelineConfig, catalog: ToolCatalog, dataset: di
             # stands (the registry would otherwise collect one identical decision per re-run).
             decision = earlier[0]
         else:
-            baseline = _live_metrics(reg, live, suite) if live is not None else load(base_eval)
+            baseline = (_live_metrics(reg, live, suite, lambda: _evaluate_live(config, data_dir, dataset, live, note, steps),
+                                      load)
+                        if live is not None else load(base_eval))
             decision = evaluate_gates(load(cand_eval), baseline, config.gates)
             decision = reg.record_decision(model.name, model.version, decision,
                                            baseline_version=live.version if live else None, actor=config.actor)
@@ -271,14 +273,29 @@ def _with_builtin_base(config: PipelineConfig) -> PipelineConfig:
     return config.model_copy(update={"train": {**config.train, "base_model": resolve_model_name(config.train["base_model"])}})
 
 
-def _live_metrics(reg: Any, live: Any, suite: str):
+def _live_metrics(reg: Any, live: Any, suite: str, evaluate: Callable[[], Path], load: Callable[[Path], Any]):
+    """The deployed version's scores on this dataset. Evaluated here when it has none (the data
+    changed since it was trained: new logs, new tools after a breaking change), and recorded, so
+    the gates compare like with like."""
     evaluations = [e for e in reg.evaluations(live.name, live.version) if e.suite_version == suite]
-    if not evaluations:
-        # The live model was evaluated on another dataset version: its numbers are not comparable.
-        raise ConfigError(
-            f"{live.name}@{live.version} is deployed but has no evaluation on dataset {suite}; "
-            f"evaluate it on this dataset (tooltune eval) or roll it back before gating a new candidate.")
-    return evaluations[-1].metrics
+    if evaluations:
+        return evaluations[-1].metrics
+    metrics = load(evaluate())
+    reg.record_evaluation(live.name, live.version, metrics)
+    return metrics
+
+
+def _evaluate_live(config: PipelineConfig, data_dir: Path, dataset: dict, live: Any, note: Progress,
+                   steps: list[StepRecord]) -> Path:
+    """Evaluate the deployed version on this dataset: its base (the spec the registry keeps,
+    resolved here) with its adapter, or its own weights."""
+    from tooltune.train.base import resolve_model_name
+
+    artifact = Path(live.artifact_path)
+    if str(live.kind) == "adapter":
+        return _evaluate("eval-live", config, data_dir, dataset, resolve_model_name(live.base_model), artifact, note, steps)
+    return _evaluate("eval-live", config, data_dir, dataset, str(artifact if artifact.is_dir() else artifact.parent),
+                     None, note, steps)
 
 
 def _kind(manifest: dict) -> str:
