@@ -400,7 +400,7 @@ def models_list(name: Annotated[Optional[str], typer.Argument(help="Only version
         console.print(models_table(models))
         notes = drift_notes(models)
         if notes is not None:
-            console.print(notes)
+            console.print(notes, soft_wrap=True)  # the migrate command stays one line, to copy
 
 
 @models_app.command("check")
@@ -430,7 +430,7 @@ def models_check(
     console.print(f"checked {len(models)} deployed versions against {len(live)} live tools "
                   f"({', '.join(live.services) or 'no service name'})")
     notes = drift_notes(models)
-    console.print(notes if notes is not None else "Every deployed version matches the live tools.")
+    console.print(notes if notes is not None else "Every deployed version matches the live tools.", soft_wrap=True)
     if any(d.stale for d in drift):
         raise typer.Exit(2)
 

@@ -187,3 +187,18 @@ def test_a_call_the_tool_rejected_is_a_failure_even_when_the_outcome_says_succes
     [review] = ingest_logs(path, catalog).review
     assert any("calls[0] (create_payment) was rejected by the tool: card declined" in r for r in review.reason)
     assert any("output problem: calls[1]: markup does not parse" in r for r in review.reason)
+
+
+def test_unrated_turns_are_counted_not_trained_on_unless_something_was_seen_wrong(tmp_path, catalog):
+    """What tooltune serve writes before anyone judged the answer: not an example, not a failure."""
+    pay = {"name": "create_payment", "arguments": {"amount": 5000, "invoice_id": "inv_1043", "customer_id": "cus_0001"}}
+    path = write_lines(tmp_path / "logs.jsonl", [
+        log("quiet", "Charge cus_0001 $50 for inv_1043", [pay], outcome="unrated"),
+        log("rejected", "Charge cus_0001 $50 for inv_1043", [pay], outcome="unrated",
+            tool_results=[{"name": "create_payment", "is_error": True, "result": "card declined"}]),
+        log("quiet", "Charge cus_0001 $50 for inv_1043", [pay], outcome="success", satisfaction=5)])  # feedback came
+    load = ingest_logs(path, catalog)
+    assert [e.provenance.origin for e in load.examples] == ["quiet"] and load.unrated == []
+    assert [r.source for r in load.review] == [f"{path}:2"] and "outcome is" not in " ".join(load.review[0].reason)
+    only = write_lines(tmp_path / "only.jsonl", [log("quiet", "Charge cus_0001 $50 for inv_1043", [pay], outcome="unrated")])
+    assert ingest_logs(only, catalog).unrated == [f"{only}:1"]

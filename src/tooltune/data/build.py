@@ -162,6 +162,7 @@ def _load_sources(
         examples += load.examples
         quarantine += load.review
         dropped["log_lines_superseded"] = len(load.superseded)
+        dropped["log_lines_unrated"] = len(load.unrated)
     for path in config.corrections:
         tick("corrections", 0, None)
         load = load_corrections(path, catalog)

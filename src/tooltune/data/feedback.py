@@ -41,6 +41,9 @@ class FeedbackLoad(BaseModel):
     review: list[QuarantineRecord] = Field(default_factory=list, description="Records for a person to look at, with reasons.")
     superseded: list[str] = Field(
         default_factory=list, description="file:line of log lines replaced by a later line with the same id (feedback).")
+    unrated: list[str] = Field(
+        default_factory=list, description="file:line of turns nobody judged (outcome unrated, nothing wrong seen): "
+                                          "neither training data nor failures.")
 
 
 class LoggedCall(BaseModel):
@@ -67,7 +70,9 @@ class InteractionLog(BaseModel):
     messages: list[dict[str, Any]]
     tools: list[str | dict[str, Any]] = Field(default_factory=list, description="Tool names or OpenAI tool dicts offered.")
     calls: list[LoggedCall] = Field(default_factory=list)
-    outcome: Literal["success", "failure", "error"]
+    outcome: Literal["success", "failure", "error", "unrated"] = Field(description=(
+        "How the turn went. unrated: answered, and nobody has said how it went yet (what tooltune serve "
+        "writes until feedback or the tool's result arrives)."))
     satisfaction: int | None = Field(None, ge=1, le=5)
     model: str | None = Field(None, description="What answered: base, an adapter name, or NAME@VERSION.")
     requested_model: str | None = Field(None, description="The request's model, when another one answered (drift fallback).")
@@ -145,8 +150,9 @@ def ingest_logs(
     A turn becomes an example when ``outcome`` is ``success``, ``satisfaction`` is at least
     ``min_satisfaction`` (or null), the conversation ends with a user/tool turn, every call
     validates against ``catalog`` and no tool rejected one; every other line goes to review with
-    all its reasons. A line whose ``id`` appears again later is replaced by the later line
-    (listed in ``superseded``). ``vocabulary`` (the curated files' ``domain_vocabulary``) names
+    all its reasons, except ``unrated`` turns with nothing wrong seen in them, which are counted
+    in ``unrated`` (a served answer nobody judged is neither an example nor a failure). A line
+    whose ``id`` appears again later is replaced by the later line (listed in ``superseded``). ``vocabulary`` (the curated files' ``domain_vocabulary``) names
     the cents parameters, so that "$50" sent as 50 is caught too."""
     if not 1 <= min_satisfaction <= 5:
         raise DataError(f"min_satisfaction is {min_satisfaction}; satisfaction ratings run 1-5, so pick 1 to 5.")
@@ -161,10 +167,12 @@ def ingest_logs(
             continue
         record = anonymize_record(scrubber, raw)
         example, reasons = (None, [error]) if error else _log_example(where, record, catalog, min_satisfaction, vocabulary)
-        if example is None:
+        if example is not None:
+            out.examples.append(example)
+        elif reasons:
             out.review.append(QuarantineRecord(source=where, reason=reasons, record=record))
         else:
-            out.examples.append(example)
+            out.unrated.append(where)
     return out
 
 
@@ -175,6 +183,8 @@ def _log_example(
         log = InteractionLog.model_validate(raw)
     except ValidationError as e:
         return None, [f"{where}: {_loc(err)}{err['msg']}. See docs/production-feedback.md for the log format." for err in e.errors()]
+    if log.outcome == "unrated":  # nobody judged it: a failure only if something wrong was seen
+        return None, [f"{where}: log {log.id}: {r}" for r in _seen_problems(log)]
     reasons = [f"{where}: log {log.id}: {r}" for r in _log_reasons(log, min_satisfaction)]
     calls, call_reasons = _logged_calls(log, catalog, vocabulary)
     offered, unknown, offer_reasons = _offered(log.tools, catalog, [c.name for c in calls])
@@ -194,16 +204,22 @@ def _log_reasons(log: InteractionLog, min_satisfaction: int) -> list[str]:
     reasons = []
     if log.outcome != "success":
         reasons.append(f"outcome is {log.outcome}. Review the turn; if the model was wrong, add a correction for it.")
-    reasons += [f"output problem: {p}" for p in log.parse_problems]
-    for i, result in enumerate(log.tool_results):
-        if result.is_error:
-            reasons.append(f"calls[{i}] ({result.name}) was rejected by the tool: {str(result.result)[:300]}")
+    reasons += _seen_problems(log)
     if log.satisfaction is not None and log.satisfaction < min_satisfaction:
         reasons.append(f"satisfaction {log.satisfaction} is below the threshold {min_satisfaction}. "
                        "Review the turn; if the model was wrong, add a correction for it.")
     problem = conversation_problem(log.messages)
     if problem:
         reasons.append(problem)
+    return reasons
+
+
+def _seen_problems(log: InteractionLog) -> list[str]:
+    """What went wrong that the server or the tools saw: output that does not parse, rejected calls."""
+    reasons = [f"output problem: {p}" for p in log.parse_problems]
+    for i, result in enumerate(log.tool_results):
+        if result.is_error:
+            reasons.append(f"calls[{i}] ({result.name}) was rejected by the tool: {str(result.result)[:300]}")
     return reasons
 
 

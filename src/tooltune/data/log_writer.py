@@ -179,3 +179,9 @@ class LogWriter:
                 return
             self._error_logged_at = now
         logger.error("production log: %s", message)
+
+
+def log_files(directory: str | Path) -> list[Path]:
+    """The folder's log files, oldest first: their names sort in writing order."""
+    directory = Path(directory)
+    return sorted(p for p in directory.glob("*.jsonl") if _NAME.match(p.name)) if directory.is_dir() else []

@@ -203,13 +203,15 @@ class Conversation(BaseModel):
     def interaction_logs(self, tools: Sequence[Tool], *, id_prefix: str, model: str,
                          service: str | None = None) -> list[InteractionLog]:
         """One production-log line per model turn (the format ``data.logs`` reads), each with the
-        MCP result of its calls: a call the server rejected makes its turn a ``failure``."""
+        MCP result of its calls: a call the server rejected makes its turn a ``failure``, calls it
+        all accepted a ``success``; a text answer is ``unrated`` (nothing ran to judge it)."""
         logs = []
         for i, text in enumerate(self.turns):
             first = sum(self.turn_calls[:i])
             ran = self.calls[first:first + self.turn_calls[i]] if i < len(self.turn_calls) else []
             malformed = self.ending == "malformed" and i == len(self.turns) - 1
-            outcome = "error" if malformed else "failure" if any(c.is_error for c in ran) else "success"
+            outcome = ("error" if malformed else "failure" if any(c.is_error for c in ran)
+                       else "success" if ran else "unrated")
             logs.append(InteractionLog(
                 id=f"{id_prefix}-{i}", timestamp=datetime.now(timezone.utc), messages=self.messages[:self.turn_starts[i]],
                 tools=[t.name for t in tools], calls=[LoggedCall(name=c.name, arguments=c.arguments) for c in ran],

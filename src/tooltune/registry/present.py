@@ -38,7 +38,8 @@ def models_table(models: Sequence[ModelRecord], *, title: str | None = None) -> 
 
 def drift_notes(models: Sequence[ModelRecord]) -> Group | None:
     """Why versions are stale (or their tools drifted a little), with the command that migrates
-    their data to the live tools; None when every version matches its services' live tools."""
+    their data to the live tools; None when every version matches its services' live tools.
+    Print it with ``soft_wrap=True``: the command is meant to be copied into a shell whole."""
     lines: list[RenderableType] = []
     for m in models:
         for d in m.drift:

@@ -264,10 +264,11 @@ def model_records(s: Session, models: list[Model]) -> list[ModelRecord]:
     drift: dict[int, list[DriftRecord]] = {}
     if ids:
         by_id = {m.id: m for m in models}
+        db = _db_option(s)
         for row in s.scalars(select(CatalogDrift).where(CatalogDrift.model_id.in_(ids)).order_by(CatalogDrift.service)):
             model = by_id[row.model_id]
             dataset = datasets.get(model.dataset_id) if model.dataset_id else None
-            drift.setdefault(row.model_id, []).append(drift_record(row, model, dataset.path if dataset else None))
+            drift.setdefault(row.model_id, []).append(drift_record(row, model, dataset.path if dataset else None, db))
     out = []
     for m in models:
         dataset = datasets.get(m.dataset_id) if m.dataset_id else None
@@ -300,16 +301,27 @@ def comparison_record(c: Comparison, base: Model | None, candidate: Model) -> Co
                             details=c.details, created_at=c.created_at)
 
 
-def drift_record(d: CatalogDrift, model: Model, dataset_path: str | None = None) -> DriftRecord:
+def drift_record(d: CatalogDrift, model: Model, dataset_path: str | None = None, db: str = "") -> DriftRecord:
     ref = model_ref(model.name, model.version)
     command = None
     if d.rating == "breaking":
         data = dataset_path or "DATA_DIR"  # a model registered without its dataset: the user knows where it is
-        command = (f"tooltune models catalog {ref} --live -o live-catalog.json && "
+        command = (f"tooltune models catalog {ref} --live{db} -o live-catalog.json && "
                    f"tooltune data migrate {data} --catalog live-catalog.json -o {data.rstrip('/')}-migrated")
     return DriftRecord(model=ref, service=d.service, rating=d.rating, changes=d.changes,
                        trained_catalog_hash=model.catalog_hash, live_catalog_hash=d.live_catalog_hash,
                        detected_at=d.detected_at, checked_at=d.checked_at, migrate_command=command)
+
+
+def _db_option(s: Session) -> str:
+    """`` --db URL`` for commands about this registry, unless it is the one they open by default
+    (or its URL holds a password, which belongs in $TOOLTUNE_DB_URL, not in a printed command)."""
+    from tooltune.registry.engine import default_url, normalize_url
+
+    url = s.get_bind().url
+    if url.password or url.render_as_string(hide_password=False) == normalize_url(default_url()):
+        return ""
+    return f" --db {url.render_as_string(hide_password=False)}"
 
 
 def deployment_record(s: Session, d: Deployment) -> DeploymentRecord:

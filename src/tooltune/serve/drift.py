@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
+from datetime import datetime, timezone
 from typing import Any
 
 from tooltune.errors import TooltuneError
@@ -45,7 +45,7 @@ class DriftMonitor:
         try:
             drift = self.registry.check_live_models(discover_sources(self.sources))
         except TooltuneError as e:  # a source that is down: keep serving, say so, try again next time
-            self.last = {"checked_at": time.time(), "drift": self.last["drift"], "error": str(e)}
+            self.last = {"checked_at": _now(), "drift": self.last["drift"], "error": str(e)}
             logger.error("drift check: cannot read the live tools (%s); the last result stands", e)
             return self.last["drift"]
         for d in drift:
@@ -55,7 +55,7 @@ class DriftMonitor:
             else:
                 logger.warning("drift: the live tools of %s changed for %s (%s); it still serves", d.service, d.model,
                                d.summary())
-        self.last = {"checked_at": time.time(), "drift": drift, "error": None}
+        self.last = {"checked_at": _now(), "drift": drift, "error": None}
         return drift
 
     def status(self) -> dict[str, Any]:
@@ -73,6 +73,10 @@ class DriftMonitor:
                 logger.exception("drift check failed")
             if not self.interval_s or self._stop.wait(self.interval_s):
                 return
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def serving_warning(serving: Any, service: str | None) -> str | None:

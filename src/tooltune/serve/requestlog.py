@@ -11,9 +11,10 @@ request path (:class:`~tooltune.data.log_writer.LogWriter`): a failing disk is a
 server's log, never a failed request.
 
 The outcome the server writes is what it can see: ``error`` when the output has call markup
-that does not parse or calls that do not fit the offered tools, else ``success``. Whether a
-call then worked is the client's to say: ``tooltune chat`` posts each call's tool result as
-feedback, so a call the tool rejected turns the line into a failure.
+that does not parse or calls that do not fit the offered tools, else ``unrated``: whether the
+answer was right is the client's to say, and a turn nobody judged is neither training data nor
+a failure. ``tooltune chat`` posts each call's tool result as feedback (a call the tool
+rejected makes the turn a ``failure``), and an application posts the user's verdict.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def served_entry(*, response_id: str, messages: list[dict[str, Any]], tools: lis
                          for p in check_call(ExpectedCall(name=call.name, arguments=call.arguments), offered)]
     return InteractionLog(
         id=response_id, timestamp=dt.datetime.now(dt.timezone.utc), messages=messages, tools=[t.name for t in tools],
-        calls=[LoggedCall(name=c.name, arguments=c.arguments) for c in calls], outcome="error" if problems else "success",
+        calls=[LoggedCall(name=c.name, arguments=c.arguments) for c in calls], outcome="error" if problems else "unrated",
         model=model, requested_model=requested if requested != model else None, service=service,
         catalog_hash=ToolCatalog(tools=tools).hash if tools else None, raw_output=raw_output, parse_problems=problems,
         latency_ms=round(latency_ms, 1))
