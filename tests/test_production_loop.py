@@ -112,6 +112,13 @@ def test_served_failures_and_a_correction_come_back_as_training_data_after_a_bre
     (logs / "corrections").mkdir()
     shop = Shop(tmp_path / "shop-state", tmp_path / "shop.log")
     shop.start("--reset")
+    try:
+        _loop(tmp_path, base, logs, registry_url, shop)
+    finally:
+        shop.stop()  # whatever failed: no process outlives the test
+
+
+def _loop(tmp_path: Path, base: Path, logs: Path, registry_url: str, shop: Shop) -> None:
     config = tmp_path / "pipeline.yaml"
     config.write_text(yaml.safe_dump({
         "name": "shop-assistant", "work_dir": "work", "registry_url": registry_url, "deploy": False,
@@ -191,10 +198,7 @@ def test_served_failures_and_a_correction_come_back_as_training_data_after_a_bre
 
     # 5. The weekly run: the new tools are discovered, the logs and the correction go into the
     #    data, and the new version is registered against the new catalog.
-    try:
-        pipeline_run(config)
-    finally:
-        shop.stop()
+    pipeline_run(config)
     with Registry(registry_url) as registry:
         latest = registry.get_model("shop-assistant")
         [stale] = registry.get_model("shop-assistant", "1.0.0").drift
