@@ -361,11 +361,12 @@ def pipeline_schedule(
     config: Annotated[Path, typer.Option(help="Pipeline YAML.")],
     retrain: Annotated[str, typer.Option(help="Cron expression for the full pipeline (default: Mondays 03:00).")] = "0 3 * * 1",
     collect: Annotated[str, typer.Option(help="Cron expression for failure collection (default: daily 02:00).")] = "0 2 * * *",
+    check: Annotated[Optional[str], typer.Option(help="Cron expression for drift checks of the deployed versions against the services' live tools (`models check`), e.g. '*/15 * * * *'.")] = None,
 ) -> None:
-    """Run the pipeline and failure collection on cron schedules (APScheduler; runs in the foreground)."""
+    """Run the pipeline, failure collection and (with --check) drift checks on cron schedules (APScheduler; foreground)."""
     from tooltune.pipeline.schedule import run_schedule
 
-    run_schedule(config, retrain=retrain, collect=collect, console=console)
+    run_schedule(config, retrain=retrain, collect=collect, check=check, console=console)
 
 
 DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL (default: $TOOLTUNE_DB_URL, else .tooltune/registry.db).")]
@@ -459,7 +460,8 @@ def models_show(ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION (d
 
     with _registry(db) as reg:
         model = reg.resolve(ref)
-        console.print(model_view(model, reg.evaluations(model.name, model.version), reg.decisions(model.name, model.version)))
+        console.print(model_view(model, reg.evaluations(model.name, model.version), reg.decisions(model.name, model.version)),
+                      soft_wrap=bool(model.drift))  # a migrate command stays one line, to copy
 
 
 @models_app.command("deploy")

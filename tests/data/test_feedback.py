@@ -171,9 +171,12 @@ def test_a_later_line_with_the_same_id_replaces_the_earlier_one_across_files(tmp
     write_lines(folder / "2026-12-05-000.jsonl", [
         log("r1", "Charge cus_0001 $50 for inv_1043", [pay], outcome="failure",
             tool_results=[{"name": "create_payment", "is_error": True, "result": "invoice inv_1043 is already paid"}])])
+    with (folder / "2026-12-05-000.jsonl").open("a") as f:
+        f.write('{"id": "r3", "messages": [{"role": "user", "content": "Call +4915112345678')  # a server killed mid-line
     load = ingest_logs(folder, catalog)
     assert [e.provenance.origin for e in load.examples] == ["r2"]
-    assert [r.source for r in load.review] == [f"{folder / '2026-12-05-000.jsonl'}:1"]
+    assert [r.source for r in load.review] == [f"{folder / '2026-12-05-000.jsonl'}:{n}" for n in (1, 2)]
+    assert "not valid JSON" in load.review[1].reason[0] and "4915112345678" not in str(load.review[1].record)
     assert any("rejected by the tool: invoice inv_1043 is already paid" in r for r in load.review[0].reason)
     assert load.superseded == [f"{folder / '2026-12-04-000.jsonl'}:1"]
 

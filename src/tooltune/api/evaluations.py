@@ -69,7 +69,11 @@ def _run(registry: Registry, work_dir: Path, model: ModelRecord, data_dir: str, 
     out = eval_dir(work_dir, model, suite, request.split)
     if not force and (out / "metrics.json").is_file():
         return out
-    run_eval(EvalConfig(model=model.artifact_path, data_dir=Path(data_dir), splits=[request.split], limit=request.limit,
+    # An adapter on the base the registry names: a spec (pypi:…, builtin, an HF id) resolved on this
+    # machine, not the path its adapter_config.json recorded on the machine that trained it.
+    weights = {"model": model.base_model, "adapter": model.artifact_path} if model.kind == "adapter" else \
+        {"model": model.artifact_path}
+    run_eval(EvalConfig(**weights, data_dir=Path(data_dir), splits=[request.split], limit=request.limit,
                         max_new_tokens=request.max_new_tokens, batch_size=request.batch_size, output_dir=out,
                         agent=False))
     registry.record_evaluation(model.name, model.version, EvalMetrics.load(out, suite_version=suite, split=request.split))

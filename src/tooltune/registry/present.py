@@ -77,6 +77,9 @@ def model_view(model: ModelRecord, evaluations: Sequence[EvaluationRecord] = (),
         parts.append(Text("No evaluation recorded.", style="dim"))
     if decisions:
         parts.append(decision_table(decisions[0]))
+    drift = drift_notes([model])
+    if drift is not None:
+        parts.append(drift)
     return Group(*parts)
 
 
