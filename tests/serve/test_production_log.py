@@ -189,3 +189,17 @@ def test_a_breaking_change_found_at_start_routes_the_service_to_the_base_with_a_
         assert registry.get_model("shop-assistant").stale_services == ["shop"]
     requested = [r for r in logged(tmp_path / "logs") if r.get("requested_model")]
     assert requested and requested[0]["model"] == "base" and requested[0]["requested_model"] == "shop-assistant"
+
+
+def test_a_live_source_that_is_down_is_reported_and_the_last_result_stands(deployed_registry, tmp_path, caplog):
+    from tooltune.serve.drift import DriftMonitor
+
+    live = renamed(CATALOG).save(tmp_path / "live-tools.json")
+    with Registry(deployed_registry) as registry:
+        monitor = DriftMonitor(registry, [ServiceSource(file=live)], interval_minutes=0)
+        [found] = monitor.check()
+        live.unlink()  # the source is gone: the check fails, serving goes on with what was known
+        assert monitor.check() == [found]
+        status = monitor.status()
+    assert status["stale"] == ["shop-assistant@1.0.0 (shop)"] and "live-tools.json" in status["error"]
+    assert any("cannot read the live tools" in r.getMessage() for r in caplog.records)
