@@ -37,11 +37,19 @@ def serve(
     from tooltune.serve.settings import ServeSettings, parse_adapter_options
     from tooltune.tools.sources import parse_source
 
-    settings = ServeSettings(model=model, adapters=parse_adapter_options(adapter or []), registry_url=registry,
-                             constrained=constrained, host=host, port=port, max_new_tokens=max_new_tokens,
-                             device=device, dtype=dtype, engine=engine, log_dir=log_dir,  # type: ignore[arg-type]
-                             request_log=not no_log, log_max_mb=log_max_mb, watch=[parse_source(w) for w in watch or []],
-                             drift_interval=drift_interval)
+    from pydantic import ValidationError
+
+    from tooltune.errors import ConfigError
+
+    try:
+        settings = ServeSettings(model=model, adapters=parse_adapter_options(adapter or []), registry_url=registry,
+                                 constrained=constrained, host=host, port=port, max_new_tokens=max_new_tokens,
+                                 device=device, dtype=dtype, engine=engine, log_dir=log_dir,  # type: ignore[arg-type]
+                                 request_log=not no_log, log_max_mb=log_max_mb,
+                                 watch=[parse_source(w) for w in watch or []], drift_interval=drift_interval)
+    except ValidationError as e:
+        raise ConfigError("serve: " + "; ".join(f"{'.'.join(map(str, err['loc'])) or 'options'}: "
+                                                f"{err['msg'].removeprefix('Value error, ')}" for err in e.errors())) from e
     if settings.engine == "vllm":
         _launch_vllm(settings, out, dry_run)
         return

@@ -57,7 +57,6 @@ class ServeSettings(BaseModel):
                                  f"{BASE_NAME!r}")
         return adapters
 
-
     @model_validator(mode="after")
     def _watch_needs_a_registry(self) -> ServeSettings:
         if self.watch and self.registry_url is None:
