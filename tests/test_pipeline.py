@@ -6,6 +6,7 @@ fails a gate blocks deployment and names the check."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -61,6 +62,14 @@ def test_pipeline_runs_caches_and_never_registers_twice(tmp_path, tiny_model):
     with Registry(url=config.registry_url) as reg:
         assert [m.version for m in reg.list_models("shop-assistant")] == ["1.0.0"]
         assert len(reg.decisions("shop-assistant", "1.0.0")) == 1
+        # The comparison is with the base model, as it was run: its spec, its own scores, its folders.
+        [comparison] = reg.comparisons("shop-assistant", "1.0.0")
+        assert comparison.base == str(tiny_model) and not comparison.base_in_registry
+        eval_base = next(s for s in first.steps if s.name == "eval-base").path
+        assert comparison.base_metrics["overall"] == json.loads((eval_base / "metrics.json").read_text())["exact_match"]["accuracy"]
+        assert comparison.details["base_dir"] == str(eval_base.resolve())
+        assert comparison.suite_version == reg.get_model("shop-assistant", "1.0.0").dataset_version
+        assert reg.get_dataset(comparison.suite_version).path == str(next(s for s in first.steps if s.name == "data").path.resolve())
 
 
 def test_a_failing_gate_blocks_deployment_and_names_the_check(tmp_path, tiny_model):

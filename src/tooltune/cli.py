@@ -103,11 +103,12 @@ def demo_server(
     http: Annotated[Optional[int], typer.Option(help="Serve streamable HTTP on 127.0.0.1:PORT instead of stdio.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Where the service keeps its state: SQLite, or the code service's working copy (default: .tooltune/demo).")] = None,
     reset: Annotated[bool, typer.Option(help="Delete the service's state and start from the seeded data.")] = False,
+    rename_param: Annotated[Optional[list[str]], typer.Option(help="TOOL.PARAMETER=NEW_NAME: serve that parameter under a new name, a breaking schema change (repeatable).")] = None,
 ) -> None:
     """Run a demo MCP service (real state in SQLite) over stdio, or over HTTP with --http."""
     from tooltune.demo import serve
 
-    serve(service, data_dir=data_dir, http_port=http, reset=reset)
+    serve(service, data_dir=data_dir, http_port=http, reset=reset, renames=rename_param or [])
 
 
 @data_app.command("build")
@@ -360,11 +361,12 @@ def pipeline_schedule(
     config: Annotated[Path, typer.Option(help="Pipeline YAML.")],
     retrain: Annotated[str, typer.Option(help="Cron expression for the full pipeline (default: Mondays 03:00).")] = "0 3 * * 1",
     collect: Annotated[str, typer.Option(help="Cron expression for failure collection (default: daily 02:00).")] = "0 2 * * *",
+    check: Annotated[Optional[str], typer.Option(help="Cron expression for drift checks of the deployed versions against the services' live tools (`models check`), e.g. '*/15 * * * *'.")] = None,
 ) -> None:
-    """Run the pipeline and failure collection on cron schedules (APScheduler; runs in the foreground)."""
+    """Run the pipeline, failure collection and (with --check) drift checks on cron schedules (APScheduler; foreground)."""
     from tooltune.pipeline.schedule import run_schedule
 
-    run_schedule(config, retrain=retrain, collect=collect, console=console)
+    run_schedule(config, retrain=retrain, collect=collect, check=check, console=console)
 
 
 DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL (default: $TOOLTUNE_DB_URL, else .tooltune/registry.db).")]
@@ -391,11 +393,64 @@ def _actor(actor: str | None) -> str:
 
 @models_app.command("list")
 def models_list(name: Annotated[Optional[str], typer.Argument(help="Only versions of this model.")] = None, db: DbOption = None) -> None:
-    """Every registered model version with its status and where it is live."""
-    from tooltune.registry.present import models_table
+    """Every registered model version with its status, where it is live, and whether it is stale."""
+    from tooltune.registry.present import drift_notes, models_table
 
     with _registry(db) as reg:
-        console.print(models_table(reg.list_models(name)))
+        models = reg.list_models(name)
+        console.print(models_table(models))
+        notes = drift_notes(models)
+        if notes is not None:
+            console.print(notes, soft_wrap=True)  # the migrate command stays one line, to copy
+
+
+@models_app.command("check")
+def models_check(
+    watch: Annotated[Optional[list[str]], typer.Option(help="A live tool source, KIND:TARGET (mcp-http:URL, 'mcp-stdio:CMD', openapi:PATH, file:PATH); repeatable.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Pipeline YAML: check against its services.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Compare every deployed version's tools with the live ones; a breaking change marks it stale
+    (its service's requests fall back). Exits 2 when a version is stale, for schedules and CI."""
+    from tooltune.errors import ConfigError
+    from tooltune.registry.present import drift_notes
+    from tooltune.tools.sources import discover_sources, parse_source
+
+    sources = [parse_source(w) for w in watch or []]
+    if config is not None:
+        from tooltune.pipeline import PipelineConfig
+
+        sources += PipelineConfig.load(config).services
+    if not sources:
+        raise ConfigError("models check: give the live tools to compare with: --watch KIND:TARGET (repeatable) or "
+                          "--config pipeline.yaml.")
+    live = discover_sources(sources)
+    with _registry(db) as reg:
+        drift = reg.check_live_models(live)
+        models = [m for m in reg.list_models() if m.live_services]
+    console.print(f"checked {len(models)} deployed versions against {len(live)} live tools "
+                  f"({', '.join(live.services) or 'no service name'})")
+    notes = drift_notes(models)
+    console.print(notes if notes is not None else "Every deployed version matches the live tools.", soft_wrap=True)
+    if any(d.stale for d in drift):
+        raise typer.Exit(2)
+
+
+@models_app.command("catalog")
+def models_catalog(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the catalog JSON.")],
+    live: Annotated[bool, typer.Option(help="With each drifted service's live tools (as last checked) instead of the trained ones.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Write the catalog a version was trained on, or with --live the one to migrate its data to."""
+    from tooltune.registry import parse_ref
+
+    with _registry(db) as reg:
+        model = reg.resolve(ref)
+        catalog = reg.live_catalog(*parse_ref(model.ref)) if live else reg.catalog(model.catalog_hash)
+    catalog.save(output)
+    console.print(f"{model.ref}: {len(catalog)} tools → {output}  [dim]catalog {catalog.hash}[/]")
 
 
 @models_app.command("show")
@@ -405,7 +460,8 @@ def models_show(ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION (d
 
     with _registry(db) as reg:
         model = reg.resolve(ref)
-        console.print(model_view(model, reg.evaluations(model.name, model.version), reg.decisions(model.name, model.version)))
+        console.print(model_view(model, reg.evaluations(model.name, model.version), reg.decisions(model.name, model.version)),
+                      soft_wrap=bool(model.drift))  # a migrate command stays one line, to copy
 
 
 @models_app.command("deploy")

@@ -157,6 +157,20 @@ def register_models(url: str, tiny_model: Path, data_dir: Path) -> None:
                                 catalog=catalog, config={"seed": 2}, dataset_version="fixture")
 
 
+def record_pipeline_comparison(url: str, api_comparison_id: int):
+    """Record what `tooltune pipeline` records, from an API comparison's evaluation folders:
+    assistant@1.0.1 against the base model `builtin`, whose scores here are 1.0.0's."""
+    from tooltune.registry import Registry
+
+    with Registry(url) as registry:
+        made = registry.get_comparison(api_comparison_id)
+        base_scores = registry.evaluations("assistant", "1.0.0")[0].metrics
+        return registry.record_comparison(
+            "builtin", "assistant@1.0.1", {"suite_version": made.suite_version, "wins": made.wins, "losses": made.losses,
+                                          "ties": made.ties, "deltas": made.deltas},
+            base_metrics=base_scores, details={**made.details, "split": None})
+
+
 def test_evaluate_compare_deploy_and_roll_back(client, sqlite_url, tiny_model, data_dir):
     register_models(sqlite_url, tiny_model, data_dir)
     first = client.post("/v1/evaluations", headers=AUTH, json={
@@ -185,6 +199,18 @@ def test_evaluate_compare_deploy_and_roll_back(client, sqlite_url, tiny_model, d
     wrong = 11 - round(view["candidate_evaluation"]["overall"] * 11)
     assert len(view["failing"]) == wrong > 0
     assert all(f["output"] is not None and f["request"] for f in view["failing"])
+
+    # As the pipeline records it: the candidate against the base model (outside the registry), its
+    # scores kept with the comparison, the evaluation folders (every split) in its details.
+    piped = record_pipeline_comparison(sqlite_url, comparison["id"])
+    shown = client.get(f"/v1/comparisons/{piped.id}").json()
+    assert shown["base"] is None and shown["comparison"]["base"] == "builtin"
+    assert not shown["comparison"]["base_in_registry"]
+    base_scores = piped.base_metrics["per_category"]
+    assert {b["category"]: b["base"] for b in shown["per_category"]} == {c: base_scores.get(c) for c in
+                                                                         [b["category"] for b in shown["per_category"]]}
+    assert shown["base_evaluation"]["overall"] == piped.base_metrics["overall"]
+    assert len(shown["failing"]) == wrong and shown["latency"]["latency_ms_p50"]["candidate"] > 0
 
     deploy = client.post("/v1/models/assistant/1.0.1/deploy", headers=AUTH, json={})
     if decision["outcome"] == "blocked":

@@ -1,6 +1,8 @@
 """The dashboard in headless Debian Chromium, driven by Playwright, against a live ``tooltune api``:
 start a job and watch its progress bar move, cancel it, open a comparison and see its charts
-drawn, deploy the candidate through the confirmations and see its status change."""
+drawn, deploy the candidate through the confirmations and see its status change; open a
+comparison recorded as the pipeline records it (against the base model) and see the base's own
+scores; see a deployed version marked stale when its live tools change."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.api.conftest import AUTH, TOKEN
-from tests.api.test_app import register_models
+from tooltune.registry import Registry
+from tests.api.test_app import record_pipeline_comparison, register_models
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".tooltune" / "artifacts"
@@ -22,6 +25,19 @@ DRAWN_PIXELS = """(id) => { const c = document.getElementById(id); const d = c.g
 # Real processes import torch, transformers and FastAPI cold: give a busy CI machine room.
 pytestmark = pytest.mark.timeout(900)
 
+
+
+def renamed(catalog, tool: str, old: str, new: str):
+    from tooltune.tools.catalog import ToolCatalog
+
+    tools = []
+    for t in catalog.tools:
+        if t.name == tool:
+            props = {(new if k == old else k): v for k, v in t.properties.items()}
+            t = t.model_copy(update={"parameters": {**t.parameters, "properties": props,
+                                                     "required": [new if r == old else r for r in t.required]}})
+        tools.append(t)
+    return ToolCatalog(tools=tools)
 
 
 @pytest.fixture
@@ -87,10 +103,37 @@ def test_dashboard_jobs_comparison_and_deploy(browser_page, sqlite_url, live_api
         page.wait_for_selector("#confirm[open] #confirm-body table")
         page.click("#confirm-ok")
     page.wait_for_selector("#flash:has-text('deployed')")
+    # A comparison as the pipeline records it: against the base model, whose own scores are drawn.
+    piped = record_pipeline_comparison(sqlite_url, comparison["id"])
+    page.goto(f"{api.url}/#/comparisons/{piped.id}")
+    page.wait_for_selector("#cmp-outcome-badge")
+    assert page.text_content("#cmp-title") == f"Comparison #{piped.id}: assistant@1.0.1 vs builtin (base model)"
+    labels, base_bars, cand_bars = page.evaluate(
+        "() => { const c = Chart.getChart('chart-categories'); return [c.data.labels, ...c.data.datasets.map((d) => d.data)]; }")
+    with Registry(sqlite_url) as registry:
+        candidate = registry.evaluations("assistant", "1.0.1")[0].per_category
+    expected_base = piped.base_metrics["per_category"]
+    assert base_bars == [pytest.approx(100 * expected_base[c]) for c in labels]
+    assert cand_bars == [pytest.approx(100 * candidate[c]) for c in labels]
+    differ = [c for c in labels if expected_base[c] != candidate[c]]
+    assert differ, (expected_base, candidate)  # the two fixture models answer differently
+    for c in differ:
+        i = labels.index(c)
+        assert base_bars[i] != cand_bars[i], c
+    assert page.locator("#failing tbody tr pre.raw").count() > 0  # from the evaluation folders it names
+    page.screenshot(path=str(ARTIFACTS / "dashboard-pipeline-comparison.png"), full_page=True)
+
+    # The live tools change under the deployed version: the overview says it is stale, why, and how to migrate.
+    with Registry(sqlite_url) as registry:
+        trained = registry.catalog(registry.get_model("assistant", "1.0.1").catalog_hash)
+        registry.check_drift("assistant", "1.0.1", renamed(trained, "create_payment", "amount", "amount_cents"))
     page.goto(api.url + "/")
     row = page.locator('#models tr[data-model="assistant@1.0.1"]')
     row.locator("[data-status]:has-text('deployed')").wait_for()
     assert "every service" in row.inner_text()
+    stale = row.locator('.drift[data-drift="shop"]')
+    assert "stale: shop" in stale.inner_text() and "create_payment.amount renamed to 'amount_cents'" in stale.inner_text()
+    assert "tooltune data migrate" in stale.locator("code.migrate").inner_text()
     assert page.locator('#models tr[data-model="assistant@1.0.0"] td').nth(3).inner_text() == "–"
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     with capsys.disabled():

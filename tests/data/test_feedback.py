@@ -159,3 +159,49 @@ def test_corrections_jsonl_and_custom_anonymizer(catalog, tmp_path):
     assert example.messages[0]["content"] == "Show orders for account <ACCOUNT_1> that are on their way"
     assert example.behavior is Behavior.CALLS and example.meta["negatives"][0]["reason"] == "corrected in review"
     assert load.review[0].source == f"{path}:2"
+
+
+def test_a_later_line_with_the_same_id_replaces_the_earlier_one_across_files(tmp_path, catalog):
+    """Feedback on a served turn is written as the whole turn again: the last word counts."""
+    folder = tmp_path / "requests"
+    folder.mkdir()
+    pay = {"name": "create_payment", "arguments": {"amount": 5000, "invoice_id": "inv_1043", "customer_id": "cus_0001"}}
+    write_lines(folder / "2026-12-04-000.jsonl", [log("r1", "Charge cus_0001 $50 for inv_1043", [pay]),
+                                                   log("r2", "Charge cus_0001 $50 for inv_1043", [pay])])
+    write_lines(folder / "2026-12-05-000.jsonl", [
+        log("r1", "Charge cus_0001 $50 for inv_1043", [pay], outcome="failure",
+            tool_results=[{"name": "create_payment", "is_error": True, "result": "invoice inv_1043 is already paid"}])])
+    with (folder / "2026-12-05-000.jsonl").open("a") as f:
+        f.write('{"id": "r3", "messages": [{"role": "user", "content": "Call +4915112345678')  # a server killed mid-line
+    load = ingest_logs(folder, catalog)
+    assert [e.provenance.origin for e in load.examples] == ["r2"]
+    assert [r.source for r in load.review] == [f"{folder / '2026-12-05-000.jsonl'}:{n}" for n in (1, 2)]
+    assert "not valid JSON" in load.review[1].reason[0] and "4915112345678" not in str(load.review[1].record)
+    assert any("rejected by the tool: invoice inv_1043 is already paid" in r for r in load.review[0].reason)
+    assert load.superseded == [f"{folder / '2026-12-04-000.jsonl'}:1"]
+
+
+def test_a_call_the_tool_rejected_is_a_failure_even_when_the_outcome_says_success(tmp_path, catalog):
+    pay = {"name": "create_payment", "arguments": {"amount": 5000, "invoice_id": "inv_1043", "customer_id": "cus_0001"}}
+    path = write_lines(tmp_path / "logs.jsonl", [log("r1", "Charge cus_0001 $50 for inv_1043", [pay],
+                                                     tool_results=[{"name": "create_payment", "is_error": True,
+                                                                    "result": "card declined"}],
+                                                     parse_problems=["calls[1]: markup does not parse"])])
+    [review] = ingest_logs(path, catalog).review
+    assert any("calls[0] (create_payment) was rejected by the tool: card declined" in r for r in review.reason)
+    assert any("output problem: calls[1]: markup does not parse" in r for r in review.reason)
+
+
+def test_unrated_turns_are_counted_not_trained_on_unless_something_was_seen_wrong(tmp_path, catalog):
+    """What tooltune serve writes before anyone judged the answer: not an example, not a failure."""
+    pay = {"name": "create_payment", "arguments": {"amount": 5000, "invoice_id": "inv_1043", "customer_id": "cus_0001"}}
+    path = write_lines(tmp_path / "logs.jsonl", [
+        log("quiet", "Charge cus_0001 $50 for inv_1043", [pay], outcome="unrated"),
+        log("rejected", "Charge cus_0001 $50 for inv_1043", [pay], outcome="unrated",
+            tool_results=[{"name": "create_payment", "is_error": True, "result": "card declined"}]),
+        log("quiet", "Charge cus_0001 $50 for inv_1043", [pay], outcome="success", satisfaction=5)])  # feedback came
+    load = ingest_logs(path, catalog)
+    assert [e.provenance.origin for e in load.examples] == ["quiet"] and load.unrated == []
+    assert [r.source for r in load.review] == [f"{path}:2"] and "outcome is" not in " ".join(load.review[0].reason)
+    only = write_lines(tmp_path / "only.jsonl", [log("quiet", "Charge cus_0001 $50 for inv_1043", [pay], outcome="unrated")])
+    assert ingest_logs(only, catalog).unrated == [f"{only}:1"]

@@ -13,7 +13,7 @@ from tooltune.registry.engine import alembic_config, create_registry_engine
 from tooltune.registry.tables import Base
 
 TABLES = {"catalogs", "datasets", "training_jobs", "models", "evaluations", "comparisons", "gate_decisions",
-          "deployments", "service_deployments", "access_audit"}
+          "deployments", "service_deployments", "access_audit", "catalog_drift"}
 
 
 def test_upgrade_from_empty_with_the_alembic_api(empty_registry_url):

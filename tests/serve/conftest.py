@@ -33,9 +33,13 @@ def hermes_base(tmp_path_factory) -> Path:
     """The packaged 1.25M-parameter base with its own (pythonic) chat template removed, so it
     renders with tooltune's built-in template and writes hermes calls, the format that has a
     decoding grammar (tool_choice required / named)."""
+    return make_hermes_base(tmp_path_factory.mktemp("hermes-base") / "model")
+
+
+def make_hermes_base(target: Path) -> Path:
+    """A copy of the packaged base at ``target`` without its chat template (see ``hermes_base``)."""
     from tooltune.train.base import resolve_model_name
 
-    target = tmp_path_factory.mktemp("hermes-base") / "model"
     shutil.copytree(resolve_model_name("builtin"), target)
     (target / "chat_template.jinja").unlink(missing_ok=True)
     config = json.loads((target / "tokenizer_config.json").read_text())
@@ -153,10 +157,17 @@ def routed_registry(tmp_path_factory, hermes_base, loras, shop_catalog_dict) -> 
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory, hermes_base, loras, routed_registry):
+def server_log_dir(tmp_path_factory) -> Path:
+    """Where the `server` fixture's production logs go."""
+    return tmp_path_factory.mktemp("serve-production-log")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, hermes_base, loras, routed_registry, server_log_dir):
     """A real `tooltune serve` process: the hermes base, adapters a and b, the routed registry."""
-    log = tmp_path_factory.mktemp("serve-log") / "serve.log"
+    logs = tmp_path_factory.mktemp("serve-log")
     process, url = start_server(["--model", str(hermes_base), "--adapter", f"a={loras['a']}", "--adapter",
-                                 f"b={loras['b']}", "--registry", routed_registry, "--max-new-tokens", "128"], log)
+                                 f"b={loras['b']}", "--registry", routed_registry, "--max-new-tokens", "128",
+                                 "--log-dir", str(server_log_dir)], logs / "serve.log")
     yield url
     stop_server(process)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from typer.testing import CliRunner
 
@@ -81,3 +82,57 @@ def test_endpoint_model_talks_to_tooltune_serve_with_the_service_header(server, 
     assert [(c.name, c.arguments) for c in done.calls] == calls
     if not calls:
         assert done.ending == "answered" and done.final_text == (direct.content or "").strip()
+
+
+def test_chat_logs_each_turn_with_the_mcp_result_of_its_calls(shop_command, tmp_path):
+    """The packaged toy base calls tools of its own universe: the shop server rejects them, and
+    the logged turns are failures with the server's error, whatever the parser made of them."""
+    from tooltune.cli import app
+    from tooltune.data.feedback import ingest_logs
+    from tooltune.tools.discover import discover
+
+    queries = tmp_path / "queries.txt"
+    queries.write_text("Show me the orders that are awaiting shipment\n")
+    result = CliRunner().invoke(app, ["chat", "--model", "builtin", "--mcp-stdio", shop_command, "--queries", str(queries),
+                                      "--max-steps", "2", "--max-new-tokens", "64", "--log-dir", str(tmp_path / "logs")],
+                                env={"COLUMNS": "220"})
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for f in sorted((tmp_path / "logs" / "requests").glob("*.jsonl")) for x in f.read_text().splitlines()]
+    rejected = [line for line in lines if any(r["is_error"] for r in line["tool_results"])]
+    assert rejected and all(line["outcome"] == "failure" for line in rejected)
+    assert "Unknown tool" in str(rejected[0]["tool_results"][0]["result"]) and rejected[0]["raw_output"]
+    assert rejected[0]["messages"][0] == {"role": "user", "content": "Show me the orders that are awaiting shipment"}
+    review = ingest_logs(tmp_path / "logs" / "requests", discover(mcp_stdio=shop_command)).review
+    assert any("was rejected by the tool: Unknown tool" in reason for r in review for reason in r.reason)
+
+
+def test_endpoint_tool_results_come_back_to_the_server_as_feedback(server, server_log_dir, shop_command, shop_tools):
+    """A call `tooltune serve` answered, run on the live shop server: its MCP result is posted to
+    /v1/feedback and the server's log line for that response now carries it."""
+    import anyio
+
+    from tooltune.eval.agent import Conversation, execute_call
+    from tooltune.serve.chat import EndpointModel, connect
+
+    tool = next(t for t in shop_tools if t.name == "get_customer_by_email")
+    model = EndpointModel(f"{server}/v1", "base", max_tokens=96)
+    messages = [{"role": "user", "content": "Who is maria.garcia@example.com?"}]
+    response = model.client.chat.completions.create(
+        model="base", messages=messages, tools=[tool.to_openai()], max_tokens=96,
+        tool_choice={"type": "function", "function": {"name": tool.name}})
+    call = response.choices[0].message.tool_calls[0]
+
+    async def run():
+        async with connect(mcp_stdio=shop_command) as client:
+            return await execute_call(client, call.function.name, json.loads(call.function.arguments))
+
+    executed = anyio.run(run)
+    done = Conversation(messages=messages, calls=[executed], turns=["(the call)"], ending="step_limit",
+                        turn_starts=[1], turn_calls=[1])
+    model.report(done, [response.id])
+    assert model.feedback  # the server took it
+    time.sleep(0.5)  # written by the server's log thread
+    lines = [json.loads(x) for f in sorted((server_log_dir / "requests").glob("*.jsonl")) for x in f.read_text().splitlines()]
+    mine = [line for line in lines if line["id"] == response.id]
+    assert len(mine) == 2 and mine[-1]["tool_results"][0]["is_error"] == executed.is_error
+    assert mine[-1]["outcome"] == ("failure" if executed.is_error else "success")

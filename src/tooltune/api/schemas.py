@@ -141,15 +141,16 @@ class FailingExample(BaseModel):
 
 class ComparisonView(BaseModel):
     comparison: ComparisonRecord
-    base: ModelRecord
+    base: ModelRecord | None = Field(description="The base's registry version; None for a base model outside the registry "
+                                                  "(comparison.base names it).")
     candidate: ModelRecord
     base_evaluation: EvaluationRecord | None
     candidate_evaluation: EvaluationRecord | None
     per_category: list[CategoryBar]
     decision: GateDecision | None = Field(None, description="The candidate's latest gate decision.")
     latency: dict[str, dict[str, float | None]] = Field(
-        default_factory=dict, description="latency_ms_p50 / p95, tokens_per_s: base and candidate (API-run evaluations).")
-    failing: list[FailingExample] = Field(default_factory=list, description="Candidate's wrong answers (API-run evaluations).")
+        default_factory=dict, description="latency_ms_p50 / p95, tokens_per_s: base and candidate, when recorded.")
+    failing: list[FailingExample] = Field(default_factory=list, description="Candidate's wrong answers, when its evaluation folder is here.")
     notes: list[str] = Field(default_factory=list)
 
 

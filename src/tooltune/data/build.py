@@ -156,11 +156,13 @@ def _load_sources(
         examples = _link_templates(examples, synthetic) + synthetic
         dropped.update({f"synthetic_{k}": v for k, v in synth_dropped.items()})
         tick("synthetic", len(synthetic), config.synthetic)
-    for path in config.logs:
+    if config.logs:  # all at once: a later line (feedback) replaces an earlier one across files
         tick("logs", 0, None)
-        load = ingest_logs(path, catalog)
+        load = ingest_logs(config.logs, catalog)
         examples += load.examples
         quarantine += load.review
+        dropped["log_lines_superseded"] = len(load.superseded)
+        dropped["log_lines_unrated"] = len(load.unrated)
     for path in config.corrections:
         tick("corrections", 0, None)
         load = load_corrections(path, catalog)

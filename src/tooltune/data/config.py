@@ -27,8 +27,10 @@ class DataConfig(BaseModel):
     synthetic: int = Field(0, ge=0, description="How many synthetic examples to generate (0: none).")
     synth: SynthConfig | None = Field(
         None, description="Generation knobs (mix, typo_rate, distractors…, docs/synthetic-data.md); n and seed come from synthetic and seed.")
-    logs: list[Path] = Field(default_factory=list, description="Production call logs (JSONL) to turn into examples.")
-    corrections: list[Path] = Field(default_factory=list, description="Corrections of production calls (JSONL).")
+    logs: list[Path] = Field(default_factory=list, description="Production call logs: JSONL files or folders of them "
+                             "(`tooltune serve --log-dir DIR` writes DIR/requests).")
+    corrections: list[Path] = Field(default_factory=list, description="Corrections of production calls: JSONL or YAML "
+                                    "files, or folders of JSONL (`tooltune serve` writes DIR/corrections).")
     seed: int = Field(0, description="Seed for generation and for every hash-based split choice.")
     output_dir: Path = Field(Path("data"), description="Where the split files, quarantine and report are written.")
 

@@ -1,8 +1,11 @@
 """Production feedback: interaction logs and human corrections → examples, plus a review queue.
 
 Logs (JSONL, one model turn per line) become ``production`` examples of medium quality when the
-turn succeeded, the user was satisfied enough (or did not say), and every call validates.
-Everything else goes to the review queue with its reasons; nothing is dropped silently.
+turn succeeded, the user was satisfied enough (or did not say), every call validates, and no
+call was rejected by the tool that ran it. Everything else goes to the review queue with its
+reasons; nothing is dropped silently. A later line with the same ``id`` replaces an earlier one
+(feedback on a served turn is written that way), across every file of one ingestion.
+``tooltune serve`` and ``tooltune chat`` write these lines themselves (:mod:`tooltune.data.log_writer`).
 Corrections (JSONL or YAML) say what the model should have done; they become ``correction``
 examples of high quality that keep the wrong call as a negative. Every record is anonymized
 before anything is built from it or written to the queue. Formats: ``docs/production-feedback.md``.
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -27,13 +31,19 @@ from tooltune.data.vocabulary import DomainVocabulary
 from tooltune.errors import DataError
 from tooltune.tools.catalog import ToolCatalog
 
-# Log fields that hold no personal data and must stay exact (ids, schemas, ratings).
-_NOT_SCRUBBED = ("id", "log_id", "timestamp", "tools", "outcome", "satisfaction")
+# Log fields that hold no personal data and must stay exact (ids, schemas, ratings, what served).
+_NOT_SCRUBBED = ("id", "log_id", "timestamp", "tools", "outcome", "satisfaction", "model", "requested_model", "service",
+                 "catalog_hash", "latency_ms")
 
 
 class FeedbackLoad(BaseModel):
     examples: list[Example] = Field(default_factory=list)
     review: list[QuarantineRecord] = Field(default_factory=list, description="Records for a person to look at, with reasons.")
+    superseded: list[str] = Field(
+        default_factory=list, description="file:line of log lines replaced by a later line with the same id (feedback).")
+    unrated: list[str] = Field(
+        default_factory=list, description="file:line of turns nobody judged (outcome unrated, nothing wrong seen): "
+                                          "neither training data nor failures.")
 
 
 class LoggedCall(BaseModel):
@@ -41,16 +51,39 @@ class LoggedCall(BaseModel):
     arguments: dict[str, Any] | str = Field(default_factory=dict, description="An object, or its JSON text (OpenAI style).")
 
 
+class ToolResult(BaseModel):
+    """What the tool answered to one of the turn's calls, when it was run (``tooltune chat``, an agent)."""
+
+    name: str = Field(min_length=1)
+    is_error: bool = Field(description="The tool (or the MCP server) rejected the call.")
+    result: Any = Field(None, description="Its result, or the error text.")
+
+
 class InteractionLog(BaseModel):
-    """One line of an interaction log: a conversation, the calls the model made, the outcome."""
+    """One line of an interaction log: a conversation, the calls the model made, the outcome.
+
+    The fields after ``satisfaction`` are written by ``tooltune serve`` and ``tooltune chat``
+    (all optional): what answered, for which service, what it wrote and how long it took."""
 
     id: str = Field(min_length=1)
     timestamp: datetime | None = None
     messages: list[dict[str, Any]]
     tools: list[str | dict[str, Any]] = Field(default_factory=list, description="Tool names or OpenAI tool dicts offered.")
     calls: list[LoggedCall] = Field(default_factory=list)
-    outcome: Literal["success", "failure", "error"]
+    outcome: Literal["success", "failure", "error", "unrated"] = Field(description=(
+        "How the turn went. unrated: answered, and nobody has said how it went yet (what tooltune serve "
+        "writes until feedback or the tool's result arrives)."))
     satisfaction: int | None = Field(None, ge=1, le=5)
+    model: str | None = Field(None, description="What answered: base, an adapter name, or NAME@VERSION.")
+    requested_model: str | None = Field(None, description="The request's model, when another one answered (drift fallback).")
+    service: str | None = Field(None, description="The request's X-Tooltune-Service.")
+    catalog_hash: str | None = Field(None, description="Hash of the tools offered (tooltune.tools.catalog).")
+    raw_output: str | None = Field(None, description="The model's raw text, call markup included.")
+    parse_problems: list[str] = Field(default_factory=list, description="Why the output is not a clean answer: "
+                                      "markup that does not parse, calls that do not fit the offered tools.")
+    tool_results: list[ToolResult] = Field(default_factory=list, description="One per call, in order, when they were run.")
+    latency_ms: float | None = Field(None, ge=0, description="Time to answer the request.")
+    comment: str | None = Field(None, description="Free text from feedback.")
 
 
 class CallSpec(BaseModel):
@@ -108,27 +141,38 @@ class Correction(BaseModel):
 
 
 def ingest_logs(
-    path: str | Path, catalog: ToolCatalog, *, min_satisfaction: int = 4, anonymizer: AnonymizerConfig | None = None,
-    vocabulary: DomainVocabulary | None = None,
+    path: str | Path | Sequence[str | Path], catalog: ToolCatalog, *, min_satisfaction: int = 4,
+    anonymizer: AnonymizerConfig | None = None, vocabulary: DomainVocabulary | None = None,
 ) -> FeedbackLoad:
-    """Turn an interaction-log JSONL file into examples and review-queue records.
+    """Turn interaction logs (a JSONL file, a folder of them, or a list of either) into examples
+    and review-queue records.
 
     A turn becomes an example when ``outcome`` is ``success``, ``satisfaction`` is at least
-    ``min_satisfaction`` (or null), the conversation ends with a user/tool turn and every call
-    validates against ``catalog``; every other line goes to review with all its reasons.
-    ``vocabulary`` (the curated files' ``domain_vocabulary``) names the cents parameters, so that
-    "$50" sent as 50 is caught too."""
+    ``min_satisfaction`` (or null), the conversation ends with a user/tool turn, every call
+    validates against ``catalog`` and no tool rejected one; every other line goes to review with
+    all its reasons, except ``unrated`` turns with nothing wrong seen in them, which are counted
+    in ``unrated`` (a served answer nobody judged is neither an example nor a failure). A line
+    whose ``id`` appears again later is replaced by the later line (listed in ``superseded``). ``vocabulary`` (the curated files' ``domain_vocabulary``) names
+    the cents parameters, so that "$50" sent as 50 is caught too."""
     if not 1 <= min_satisfaction <= 5:
         raise DataError(f"min_satisfaction is {min_satisfaction}; satisfaction ratings run 1-5, so pick 1 to 5.")
     scrubber = Anonymizer(anonymizer)
     out = FeedbackLoad()
-    for where, raw, error in _jsonl(Path(path)):
-        record = _scrub(scrubber, raw)
+    lines = [line for file in jsonl_files(path) for line in _jsonl(file)]
+    last = {raw["id"]: i for i, (_, raw, error) in enumerate(lines)
+            if error is None and isinstance(raw, dict) and isinstance(raw.get("id"), str)}
+    for i, (where, raw, error) in enumerate(lines):
+        if error is None and isinstance(raw, dict) and last.get(raw.get("id"), i) != i:  # type: ignore[arg-type]
+            out.superseded.append(where)
+            continue
+        record = anonymize_record(scrubber, raw)
         example, reasons = (None, [error]) if error else _log_example(where, record, catalog, min_satisfaction, vocabulary)
-        if example is None:
+        if example is not None:
+            out.examples.append(example)
+        elif reasons:
             out.review.append(QuarantineRecord(source=where, reason=reasons, record=record))
         else:
-            out.examples.append(example)
+            out.unrated.append(where)
     return out
 
 
@@ -139,6 +183,8 @@ def _log_example(
         log = InteractionLog.model_validate(raw)
     except ValidationError as e:
         return None, [f"{where}: {_loc(err)}{err['msg']}. See docs/production-feedback.md for the log format." for err in e.errors()]
+    if log.outcome == "unrated":  # nobody judged it: a failure only if something wrong was seen
+        return None, [f"{where}: log {log.id}: {r}" for r in _seen_problems(log)]
     reasons = [f"{where}: log {log.id}: {r}" for r in _log_reasons(log, min_satisfaction)]
     calls, call_reasons = _logged_calls(log, catalog, vocabulary)
     offered, unknown, offer_reasons = _offered(log.tools, catalog, [c.name for c in calls])
@@ -158,12 +204,22 @@ def _log_reasons(log: InteractionLog, min_satisfaction: int) -> list[str]:
     reasons = []
     if log.outcome != "success":
         reasons.append(f"outcome is {log.outcome}. Review the turn; if the model was wrong, add a correction for it.")
+    reasons += _seen_problems(log)
     if log.satisfaction is not None and log.satisfaction < min_satisfaction:
         reasons.append(f"satisfaction {log.satisfaction} is below the threshold {min_satisfaction}. "
                        "Review the turn; if the model was wrong, add a correction for it.")
     problem = conversation_problem(log.messages)
     if problem:
         reasons.append(problem)
+    return reasons
+
+
+def _seen_problems(log: InteractionLog) -> list[str]:
+    """What went wrong that the server or the tools saw: output that does not parse, rejected calls."""
+    reasons = [f"output problem: {p}" for p in log.parse_problems]
+    for i, result in enumerate(log.tool_results):
+        if result.is_error:
+            reasons.append(f"calls[{i}] ({result.name}) was rejected by the tool: {str(result.result)[:300]}")
     return reasons
 
 
@@ -196,15 +252,19 @@ def load_corrections(
     path: str | Path, catalog: ToolCatalog, *, anonymizer: AnonymizerConfig | None = None,
     vocabulary: DomainVocabulary | None = None,
 ) -> FeedbackLoad:
-    """Turn a corrections file (``.jsonl``, or YAML: a list or ``{corrections: [...]}``) into
-    high-quality examples; invalid corrections go to review with file:line reasons.
-    ``vocabulary`` is used as in :func:`ingest_logs`."""
+    """Turn a corrections file (``.jsonl``, or YAML: a list or ``{corrections: [...]}``), or a
+    folder of ``.jsonl`` corrections (``tooltune serve`` writes one), into high-quality examples;
+    invalid corrections go to review with file:line reasons. ``vocabulary`` is used as in
+    :func:`ingest_logs`."""
     path = Path(path)
     scrubber = Anonymizer(anonymizer)
     out = FeedbackLoad()
-    records = _jsonl(path) if path.suffix.lower() == ".jsonl" else _yaml_records(load_located(path))
+    if path.is_dir():
+        records: Iterator[tuple[str, Any, str | None]] = (line for file in jsonl_files(path) for line in _jsonl(file))
+    else:
+        records = _jsonl(path) if path.suffix.lower() == ".jsonl" else _yaml_records(load_located(path))
     for where, raw, error in records:
-        record = _scrub(scrubber, raw)
+        record = anonymize_record(scrubber, raw)
         example, reasons = (None, [error]) if error else _correction_example(where, record, catalog, vocabulary)
         if example is None:
             out.review.append(QuarantineRecord(source=where, reason=reasons, record=record))
@@ -299,11 +359,22 @@ def _service(catalog: ToolCatalog, calls: list[ExpectedCall]) -> str | None:
     return next((catalog.get(c.name).service for c in calls if c.name in catalog), None)
 
 
-def _scrub(scrubber: Anonymizer, raw: Any) -> Any:
+def anonymize_record(scrubber: Anonymizer, raw: Any) -> Any:
+    """``raw`` (a log line or correction, or a line that was not JSON) with personal data
+    replaced everywhere but in the fields that hold none (ids, tool names, ratings, what served)."""
     if not isinstance(raw, dict):
         return scrubber.scrub(raw)
     scrubbed = scrubber.scrub({k: v for k, v in raw.items() if k not in _NOT_SCRUBBED})
     return {k: raw[k] if k in _NOT_SCRUBBED else scrubbed[k] for k in raw}
+
+
+def jsonl_files(path: str | Path | Sequence[str | Path]) -> list[Path]:
+    """A file, or a folder's ``*.jsonl`` files in name order (a log folder's names sort by time),
+    or a list of either, in the order given."""
+    if isinstance(path, (str, Path)):
+        path = Path(path)
+        return sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+    return [file for item in path for file in jsonl_files(item)]
 
 
 def _jsonl(path: Path) -> Iterator[tuple[str, Any, str | None]]:

@@ -21,7 +21,10 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import AfterValidator, Field
 
-__all__ = ["READ_ONLY", "ADDITIVE", "IDEMPOTENT_WRITE", "DESTRUCTIVE", "Email", "ToolError", "tool", "register"]
+from tooltune.errors import ConfigError
+
+__all__ = ["READ_ONLY", "ADDITIVE", "IDEMPOTENT_WRITE", "DESTRUCTIVE", "Email", "ToolError", "tool", "register",
+           "rename_parameter"]
 
 # All demo state is local SQLite, so no tool reaches an open world.
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
@@ -68,3 +71,31 @@ def register(server: MCPServer, service: object) -> MCPServer:
             # cost tokens in every prompt and teach nothing.
             server.add_tool(method, title=title, annotations=annotations, description=inspect.cleandoc(method.__doc__ or ""))
     return server
+
+
+def rename_parameter(server: MCPServer, tool_name: str, old: str, new: str) -> None:
+    """Re-register ``tool_name`` with its parameter ``old`` called ``new``: what an API's next
+    version does when it renames a field. Calls must use the new name (the old one is refused as
+    missing or unknown), and the tool then runs as before. The demo's way to make a breaking
+    schema change (``tooltune demo-server --rename-param``) for drift detection."""
+    # The SDK has no public getter for a registered tool's function and metadata.
+    registered = server._tool_manager.get_tool(tool_name)  # noqa: SLF001
+    if registered is None:
+        raise ConfigError(f"--rename-param {tool_name}.{old}={new}: the server has no tool {tool_name!r}.")
+    signature = inspect.signature(registered.fn, eval_str=True)
+    if old not in signature.parameters or new in signature.parameters:
+        raise ConfigError(f"--rename-param {tool_name}.{old}={new}: {tool_name} has parameters "
+                          f"{', '.join(signature.parameters)}; name an existing one and a new name.")
+    original = registered.fn
+
+    def renamed(**arguments: Any) -> Any:
+        if new in arguments:
+            arguments[old] = arguments.pop(new)
+        return original(**arguments)
+
+    renamed.__name__, renamed.__doc__ = original.__name__, original.__doc__
+    renamed.__signature__ = signature.replace(  # type: ignore[attr-defined]  # read by the SDK's inspect.signature
+        parameters=[p.replace(name=new) if p.name == old else p for p in signature.parameters.values()])
+    server.remove_tool(tool_name)
+    server.add_tool(renamed, name=tool_name, title=registered.title, description=registered.description,
+                    annotations=registered.annotations)

@@ -44,6 +44,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -52,6 +53,7 @@ from mcp import Client
 from pydantic import BaseModel, Field
 
 from tooltune.data.examples import Behavior, Example, ExpectedCall, resolve_references
+from tooltune.data.feedback import InteractionLog, LoggedCall, ToolResult
 from tooltune.errors import ConfigError, DataError
 from tooltune.eval.match import check_call
 from tooltune.eval.metrics import Rate
@@ -195,6 +197,28 @@ class Conversation(BaseModel):
     turns: list[str]
     ending: Ending
     final_text: str | None = None
+    turn_starts: list[int] = Field(default_factory=list, description="len(messages) when each turn was generated: its prompt.")
+    turn_calls: list[int] = Field(default_factory=list, description="How many of ``calls`` each turn made.")
+
+    def interaction_logs(self, tools: Sequence[Tool], *, id_prefix: str, model: str,
+                         service: str | None = None) -> list[InteractionLog]:
+        """One production-log line per model turn (the format ``data.logs`` reads), each with the
+        MCP result of its calls: a call the server rejected makes its turn a ``failure``, calls it
+        all accepted a ``success``; a text answer is ``unrated`` (nothing ran to judge it)."""
+        logs = []
+        for i, text in enumerate(self.turns):
+            first = sum(self.turn_calls[:i])
+            ran = self.calls[first:first + self.turn_calls[i]] if i < len(self.turn_calls) else []
+            malformed = self.ending == "malformed" and i == len(self.turns) - 1
+            outcome = ("error" if malformed else "failure" if any(c.is_error for c in ran)
+                       else "success" if ran else "unrated")
+            logs.append(InteractionLog(
+                id=f"{id_prefix}-{i}", timestamp=datetime.now(timezone.utc), messages=self.messages[:self.turn_starts[i]],
+                tools=[t.name for t in tools], calls=[LoggedCall(name=c.name, arguments=c.arguments) for c in ran],
+                outcome=outcome, model=model, service=service, raw_output=text,
+                parse_problems=["call markup does not parse"] if malformed else [],
+                tool_results=[ToolResult(name=c.name, is_error=c.is_error, result=c.result) for c in ran]))
+        return logs
 
 
 async def drive(model: TurnModel, client: Client, messages: list[dict[str, Any]], tools: list[Tool], *,
@@ -249,6 +273,8 @@ class _Dialogue:
         self.messages, self.tools = messages, tools
         self.calls: list[Executed] = []
         self.turns: list[str] = []
+        self.turn_starts: list[int] = []
+        self.turn_calls: list[int] = []
         self.ending: Ending | None = None
         self.final_text: str | None = None
         self._last_called: list[tuple[str, dict[str, Any]]] | None = None
@@ -256,6 +282,8 @@ class _Dialogue:
     def take(self, fmt: CallFormat, text: str) -> list[tuple[ToolCall, str]]:
         """Record the model's turn; the calls to execute with their ids (none once the run ends)."""
         self.turns.append(text)
+        self.turn_starts.append(len(self.messages))
+        self.turn_calls.append(0)
         parsed = fmt.parse(text)
         if parsed.kind is ParseKind.NO_CALL:
             self.ending, self.final_text = "answered", parsed.content
@@ -278,11 +306,13 @@ class _Dialogue:
 
     def record(self, call_id: str, executed: Executed) -> None:
         self.calls.append(executed)
+        self.turn_calls[-1] += 1
         self.messages.append({"role": "tool", "tool_call_id": call_id, "name": executed.name, "content": executed.result})
 
     def conversation(self) -> Conversation:
         return Conversation(messages=self.messages, calls=self.calls, turns=self.turns,
-                            ending=self.ending or "step_limit", final_text=self.final_text)
+                            ending=self.ending or "step_limit", final_text=self.final_text,
+                            turn_starts=self.turn_starts, turn_calls=self.turn_calls)
 
 
 async def _run_all(model: TurnModel, examples: Sequence[Example], catalog: ToolCatalog | None, max_steps: int,

@@ -11,18 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tooltune.errors import ConfigError
 from tooltune.registry.gates import GateConfig
+from tooltune.tools.sources import ServiceSource
 
-
-class ServiceSource(BaseModel):
-    """One tool source; exactly one of the four fields is set (as for ``tools discover``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    mcp_stdio: str | None = Field(None, description="Command line that starts an MCP server over stdio.")
-    mcp_http: str | None = Field(None, description="URL of an MCP server speaking streamable HTTP.")
-    openapi: Path | None = Field(None, description="OpenAPI 3 document.")
-    file: Path | None = Field(None, description="JSON/YAML file of tools.")
-    timeout: float = Field(30.0, gt=0, description="Seconds to wait for an MCP server.")
+__all__ = ["PipelineConfig", "ServiceSource"]
 
 
 class PipelineConfig(BaseModel):

@@ -19,7 +19,8 @@ from tooltune.pipeline.steps import run_pipeline
 
 
 def collect_failures(config: PipelineConfig, *, today: dt.date | None = None) -> dict[str, int]:
-    """Ingest the configured production logs; failures go to ``work_dir/review/<date>.jsonl``.
+    """Ingest the configured production logs (files, or folders such as ``tooltune serve``'s
+    ``DIR/requests``); failures go to ``work_dir/review/<date>.jsonl``.
 
     Returns counts: successful turns seen (they join the data at the next retraining, when the
     data step reads the same logs) and records queued for review."""
@@ -33,16 +34,27 @@ def collect_failures(config: PipelineConfig, *, today: dt.date | None = None) ->
     catalog = ToolCatalog.load(catalog_path)
     out = config.work_dir / "review" / f"{(today or dt.date.today()).isoformat()}.jsonl"
     out.unlink(missing_ok=True)
-    counts = {"examples": 0, "review": 0}
-    for log in config.data.get("logs", []):
-        loaded = ingest_logs(Path(log), catalog)
-        counts["examples"] += len(loaded.examples)
-        counts["review"] += write_quarantine(loaded.review, out) if loaded.review else 0
-    return counts
+    logs = [Path(log) for log in config.data.get("logs", [])]
+    if not logs:
+        return {"examples": 0, "review": 0}
+    loaded = ingest_logs(logs, catalog)  # all at once: feedback lines replace the turns they rate, across files
+    return {"examples": len(loaded.examples), "review": write_quarantine(loaded.review, out) if loaded.review else 0}
 
 
-def run_schedule(config_path: Path, *, retrain: str, collect: str, console: Console) -> None:
-    """Block, running the pipeline on ``retrain`` and failure collection on ``collect`` (cron)."""
+def check_drift(config: PipelineConfig) -> list:
+    """Compare every deployed version with the live tools of the config's services (``tooltune
+    models check``): a breaking change marks a version stale, and servers reading the registry
+    fall back. Returns the drift found."""
+    from tooltune.registry import Registry
+    from tooltune.tools.sources import discover_sources
+
+    with Registry(url=config.registry_url) as reg:
+        return reg.check_live_models(discover_sources(config.services))
+
+
+def run_schedule(config_path: Path, *, retrain: str, collect: str, console: Console, check: str | None = None) -> None:
+    """Block, running the pipeline on ``retrain``, failure collection on ``collect`` and, when
+    given, drift checks on ``check`` (cron expressions)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.cron import CronTrigger
 
@@ -53,10 +65,18 @@ def run_schedule(config_path: Path, *, retrain: str, collect: str, console: Cons
     def collect_job() -> None:
         console.print(f"collected failures: {collect_failures(PipelineConfig.load(config_path))}")
 
+    def check_job() -> None:
+        drift = check_drift(PipelineConfig.load(config_path))
+        stale = [f"{d.model} ({d.service}): {d.summary()}" for d in drift if d.stale]
+        console.print(f"drift check: {'stale: ' + '; '.join(stale) if stale else 'every deployed version matches'}")
+
     scheduler = BlockingScheduler()
     scheduler.add_job(retrain_job, CronTrigger.from_crontab(retrain), id="retrain", max_instances=1, coalesce=True)
     scheduler.add_job(collect_job, CronTrigger.from_crontab(collect), id="collect", max_instances=1, coalesce=True)
-    console.print(f"scheduled: pipeline '{retrain}', failure collection '{collect}' (Ctrl-C stops)")
+    if check:
+        scheduler.add_job(check_job, CronTrigger.from_crontab(check), id="check", max_instances=1, coalesce=True)
+    console.print(f"scheduled: pipeline '{retrain}', failure collection '{collect}'"
+                  f"{f', drift check {check!r}' if check else ''} (Ctrl-C stops)")
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -75,8 +75,8 @@ def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) ->
     cand_eval = _evaluate("eval-candidate", config, data_dir, dataset, config.train.get("base_model"), run_dir, note, steps)
     comparison, report = _compare(config, base_eval, cand_eval, note, steps)
     per_service = data_dir if config.collect else None
-    model, decision = _register_and_gate(config, catalog, dataset, run_dir, base_eval, cand_eval, report, note, steps,
-                                         per_service=per_service)
+    model, decision = _register_and_gate(config, catalog, dataset, data_dir, run_dir, base_eval, cand_eval, report, note,
+                                         steps, per_service=per_service)
     specialized: list[Any] = []
     if config.specialize and decision is not None and decision.fallback.strategy == "specialize":
         from tooltune.pipeline import collected
@@ -91,13 +91,11 @@ def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) ->
 
 def _discover(config: PipelineConfig, note: Progress, steps: list[StepRecord]) -> ToolCatalog:
     """Always asks the live services (seconds); the catalog hash then keys everything after."""
-    from tooltune.tools.discover import discover
+    from tooltune.tools.sources import discover_sources
 
     started = time.monotonic()
     note("discover", "start")
-    catalog = ToolCatalog()
-    for source in config.services:
-        catalog = catalog.merge(discover(**source.model_dump()))
+    catalog = discover_sources(config.services)
     path = config.work_dir / "catalog.json"
     catalog.save(path)
     steps.append(StepRecord("discover", catalog.hash, path, False, time.monotonic() - started,
@@ -175,13 +173,15 @@ def _compare(config: PipelineConfig, base: Path, candidate: Path, note: Progress
     return comparison, report
 
 
-def _register_and_gate(config: PipelineConfig, catalog: ToolCatalog, dataset: dict, run_dir: Path, base_eval: Path,
-                       cand_eval: Path, report: Path, note: Progress, steps: list[StepRecord], *,
+def _register_and_gate(config: PipelineConfig, catalog: ToolCatalog, dataset: dict, data_dir: Path, run_dir: Path,
+                       base_eval: Path, cand_eval: Path, report: Path, note: Progress, steps: list[StepRecord], *,
                        per_service: Path | None = None):
     """Register (idempotent: a re-run returns the same version), then gate against the deployed
     model — or, before anything is deployed, against the base model — and deploy on a pass.
+    The comparison is recorded as what it is: the candidate against the base model (the
+    registry stores the base's spec and scores) with the evaluation folders it came from.
     ``per_service``: a collected data dir, whose holdout says which service each test belongs to."""
-    from tooltune.registry import ComparisonResult, Registry, evaluate_gates
+    from tooltune.registry import Registry, evaluate_gates
 
     started = time.monotonic()
     note("register", "start")
@@ -194,7 +194,7 @@ def _register_and_gate(config: PipelineConfig, catalog: ToolCatalog, dataset: di
         return eval_metrics(eval_dir, suite, per_service)
     with Registry(url=config.registry_url) as reg:
         reg.register_dataset(content_hash=dataset["dataset_hash"], catalog_hash=catalog.hash,
-                             path=str(run_dir.parent), counts=dataset.get("split_sizes"))
+                             path=str(data_dir.resolve()), counts=dataset.get("split_sizes"))
         model = reg.register_model(
             config.name, kind=_kind(manifest), base_model=str(config.train.get("base_model")), artifact_path=run_dir,
             catalog=catalog, config=manifest.get("config", {}), dataset_version=dataset["dataset_hash"],
@@ -211,13 +211,13 @@ def _register_and_gate(config: PipelineConfig, catalog: ToolCatalog, dataset: di
             # stands (the registry would otherwise collect one identical decision per re-run).
             decision = earlier[0]
         else:
-            baseline = _live_metrics(reg, live, suite) if live is not None else load(base_eval)
+            baseline = (_live_metrics(reg, live, suite, lambda: _evaluate_live(config, data_dir, dataset, live, note, steps),
+                                      load)
+                        if live is not None else load(base_eval))
             decision = evaluate_gates(load(cand_eval), baseline, config.gates)
             decision = reg.record_decision(model.name, model.version, decision,
                                            baseline_version=live.version if live else None, actor=config.actor)
-            reg.record_comparison(f"{model.name}@{live.version}" if live else f"{model.name}@{model.version}",
-                                  f"{model.name}@{model.version}",
-                                  ComparisonResult.coerce(json.loads((report.parent / "report.json").read_text())))
+            _record_comparison(reg, config, model, suite, load(base_eval), base_eval, cand_eval, data_dir, report)
             if config.deploy and decision.outcome.value != "blocked":  # a blocked decision is recorded, not raised
                 reg.apply_decision(decision, actor=config.actor, notes="pipeline run")
         model = reg.get_model(model.name, model.version)
@@ -225,6 +225,19 @@ def _register_and_gate(config: PipelineConfig, catalog: ToolCatalog, dataset: di
                             {"version": model.version, "status": str(model.status)}))
     note("register", "done")
     return model, decision
+
+
+def _record_comparison(reg: Any, config: PipelineConfig, model: Any, suite: str, base_metrics: Any, base_eval: Path,
+                       cand_eval: Path, data_dir: Path, report: Path) -> None:
+    from tooltune.registry import ComparisonResult
+
+    compared = json.loads((report.parent / "report.json").read_text())
+    details = {"base_dir": str(base_eval.resolve()), "candidate_dir": str(cand_eval.resolve()),
+               "data_dir": str(data_dir.resolve()), "split": None, "report": str(report.resolve()),
+               "latency": compared.get("latency", {})}
+    reg.record_comparison(str(config.train.get("base_model")), model.ref,
+                          ComparisonResult.coerce({**compared, "suite_version": suite}),
+                          base_metrics=base_metrics, details=details)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -260,14 +273,29 @@ def _with_builtin_base(config: PipelineConfig) -> PipelineConfig:
     return config.model_copy(update={"train": {**config.train, "base_model": resolve_model_name(config.train["base_model"])}})
 
 
-def _live_metrics(reg: Any, live: Any, suite: str):
+def _live_metrics(reg: Any, live: Any, suite: str, evaluate: Callable[[], Path], load: Callable[[Path], Any]):
+    """The deployed version's scores on this dataset. Evaluated here when it has none (the data
+    changed since it was trained: new logs, new tools after a breaking change), and recorded, so
+    the gates compare like with like."""
     evaluations = [e for e in reg.evaluations(live.name, live.version) if e.suite_version == suite]
-    if not evaluations:
-        # The live model was evaluated on another dataset version: its numbers are not comparable.
-        raise ConfigError(
-            f"{live.name}@{live.version} is deployed but has no evaluation on dataset {suite}; "
-            f"evaluate it on this dataset (tooltune eval) or roll it back before gating a new candidate.")
-    return evaluations[-1].metrics
+    if evaluations:
+        return evaluations[-1].metrics
+    metrics = load(evaluate())
+    reg.record_evaluation(live.name, live.version, metrics)
+    return metrics
+
+
+def _evaluate_live(config: PipelineConfig, data_dir: Path, dataset: dict, live: Any, note: Progress,
+                   steps: list[StepRecord]) -> Path:
+    """Evaluate the deployed version on this dataset: its base (the spec the registry keeps,
+    resolved here) with its adapter, or its own weights."""
+    from tooltune.train.base import resolve_model_name
+
+    artifact = Path(live.artifact_path)
+    if str(live.kind) == "adapter":
+        return _evaluate("eval-live", config, data_dir, dataset, resolve_model_name(live.base_model), artifact, note, steps)
+    return _evaluate("eval-live", config, data_dir, dataset, str(artifact if artifact.is_dir() else artifact.parent),
+                     None, note, steps)
 
 
 def _kind(manifest: dict) -> str:
@@ -277,6 +305,10 @@ def _kind(manifest: dict) -> str:
 
 
 def _file_hash(path: Path) -> str:
+    """A file's content hash; a folder of logs or corrections hashes its JSONL files (their
+    names and contents), so a day's new log lines re-run the data step."""
+    if path.is_dir():
+        return content_hash({str(p.relative_to(path)): content_hash(p.read_text()) for p in sorted(path.rglob("*.jsonl"))})
     return content_hash(path.read_text()) if path.exists() else f"missing:{path}"
 
 

@@ -12,10 +12,12 @@ from tooltune.registry.records import (
     ComparisonRecord,
     DatasetRecord,
     DeploymentRecord,
+    DriftRecord,
     EvaluationRecord,
     JobRecord,
     ModelDiff,
     ModelRecord,
+    Serving,
 )
 from tooltune.registry.semver import Version, bump, next_version
 from tooltune.registry.tables import Action, JobStatus, ModelKind, ModelStatus
@@ -29,6 +31,7 @@ __all__ = [
     "ComparisonResult",
     "DatasetRecord",
     "DeploymentRecord",
+    "DriftRecord",
     "EvalMetrics",
     "EvaluationRecord",
     "GateConfig",
@@ -41,6 +44,7 @@ __all__ = [
     "ModelStatus",
     "Outcome",
     "Registry",
+    "Serving",
     "Version",
     "bump",
     "default_url",

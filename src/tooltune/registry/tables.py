@@ -200,7 +200,15 @@ class Comparison(Base):
     __tablename__ = "comparisons"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    base_model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    base_model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
+    """The registry version compared with; None when the base is a model outside the registry."""
+    base_label: Mapped[str | None] = mapped_column(String(512))
+    """That outside base: the model spec the user gave (``pypi:smollm2-135m-instruct``, an HF id)."""
+    base_metrics: Mapped[dict[str, Any] | None]
+    """The outside base's evaluation (``EvalMetrics``): the registry has no version to hold it."""
+    details: Mapped[dict[str, Any] | None]
+    """Where the evaluations behind the comparison were written (base_dir, candidate_dir,
+    data_dir, split) and their latency, so failing examples can be shown."""
     candidate_model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
     suite_version: Mapped[str] = mapped_column(String(64))
     wins: Mapped[int]
@@ -208,6 +216,27 @@ class Comparison(Base):
     ties: Mapped[int]
     deltas: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogDrift(Base):
+    """The last drift check of a model version against one service's live catalog.
+
+    A row exists only while the live tools differ from the ones the version was trained on;
+    ``rating`` is the worst change (``breaking`` makes the version stale for that service)."""
+
+    __tablename__ = "catalog_drift"
+    __table_args__ = (UniqueConstraint("model_id", "service"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    service: Mapped[str] = mapped_column(String(128))
+    rating: Mapped[str] = mapped_column(String(16))
+    """``patch``, ``minor`` or ``breaking`` (tooltune.tools.diff.Rating)."""
+    live_catalog_hash: Mapped[str] = mapped_column(ForeignKey("catalogs.hash"))
+    """The service's live tools as last seen (kept in ``catalogs``, so the diff can be shown)."""
+    changes: Mapped[list[Any]]
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class GateDecisionRow(Base):

@@ -21,6 +21,14 @@ Routing: ``model`` is ``base``, an adapter's name, or a registry model (``NAME@V
 ``NAME`` for the deployed version); the ``X-Tooltune-Service`` header names the service, so
 ``NAME`` resolves to the version live for that service (:mod:`tooltune.serve.models`).
 
+A registry version that is stale for the request's service (its live tools changed in a
+breaking way since training) is replaced by an earlier compatible version or the base, and the
+response carries an ``X-Tooltune-Warning`` header (:mod:`tooltune.serve.drift`).
+
+Production logs (``--log-dir``; on by default with a registry): every response is logged in the
+format the data build reads, and ``POST /v1/feedback`` attaches an outcome or a correction to it
+(:mod:`tooltune.serve.requestlog`, :mod:`tooltune.serve.feedback`).
+
 Errors are OpenAI-shaped, ``{"error": {"message", "type", "param", "code"}}``: schema
 violations and unsupported parameters are 400 with ``param`` the field path
 (``messages[0].role``), unknown models 404. Only a fault of the server itself is a 500.
@@ -30,11 +38,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import queue
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,10 +58,15 @@ from tooltune.errors import CatalogError, ConfigError, TemplateError
 from tooltune.eval.generate import CALL_TAGS, Generation, Generator
 from tooltune.eval.model import LoadedModel
 from tooltune.formats.base import CallFormat, ParseKind, ToolCall
+from tooltune.serve.drift import DriftMonitor
+from tooltune.serve.feedback import add_feedback_route
 from tooltune.serve.models import ModelNotFound, ModelPool, Served
+from tooltune.serve.requestlog import RequestLog, served_entry
 from tooltune.serve.schemas import ChatRequest, NamedToolChoice, RequestError, check_supported, conversation
-from tooltune.serve.settings import SERVICE_HEADER, ServeSettings
+from tooltune.serve.settings import SERVICE_HEADER, WARNING_HEADER, ServeSettings
 from tooltune.tools.catalog import Tool
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,6 +77,8 @@ class Turn:
     calls: list[ToolCall]
     finish_reason: str
     generation: Generation
+    problem: str | None = None
+    """Why call markup in the output did not parse (the parser's error), for the production log."""
 
     def message(self) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": self.content}
@@ -97,7 +114,7 @@ def read_turn(fmt: CallFormat, generation: Generation, *, tool_choice: Any, stop
         calls = calls if parallel else calls[:1]
         return Turn(parsed.content or None, calls, "tool_calls", generation)
     # Malformed call markup is returned as the text it is, as other OpenAI-compatible servers do.
-    return Turn(parsed.content if parsed.kind is ParseKind.NO_CALL else text, [], finish, generation)
+    return Turn(parsed.content if parsed.kind is ParseKind.NO_CALL else text, [], finish, generation, parsed.error)
 
 
 class ChatService:
@@ -165,13 +182,30 @@ def create_app(settings: ServeSettings, pool: ModelPool | None = None) -> FastAP
         for served in [pool.resolve("base"), *pool.adapters().values()]:
             tool_call_grammar(served.loaded.call_format, [])  # an unsupported format fails at startup
     service = ChatService(pool, settings)
-    app = FastAPI(title="tooltune serve", version="1", docs_url=None, redoc_url=None)
-    app.state.pool = pool
+    log_dir = settings.effective_log_dir()
+    request_log = RequestLog(log_dir, max_bytes=int(settings.log_max_mb * 2**20)) if log_dir else None
+    monitor = DriftMonitor(pool.registry, settings.watch, settings.drift_interval) if settings.watch else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if monitor is not None:
+            monitor.start()  # the first check runs now, then every drift_interval minutes
+        yield
+        if monitor is not None:
+            monitor.stop()
+        if request_log is not None:
+            request_log.close()  # what is queued reaches the disk before the process ends
+
+    app = FastAPI(title="tooltune serve", version="1", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.pool, app.state.request_log, app.state.drift = pool, request_log, monitor
     _error_handlers(app)
+    add_feedback_route(app, request_log)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "models": pool.names}
+        return {"status": "ok", "models": pool.names,
+                "request_log": request_log.stats() if request_log else None,
+                "drift": monitor.status() if monitor else None}
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -179,26 +213,50 @@ def create_app(settings: ServeSettings, pool: ModelPool | None = None) -> FastAP
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatRequest, request: Request) -> Any:
+        started = time.perf_counter()
+        service_name = request.headers.get(SERVICE_HEADER)
         # In a worker thread: resolving may load a registry version from disk.
-        served, prompt, grammar, limit = await anyio.to_thread.run_sync(service.prepare, body,
-                                                                        request.headers.get(SERVICE_HEADER))
+        served, prompt, grammar, limit = await anyio.to_thread.run_sync(service.prepare, body, service_name)
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         choice = body.tool_choice or ("auto" if body.tools else "none")
+        response_id = f"chatcmpl-{uuid.uuid4().hex}"
+        headers = {WARNING_HEADER: served.warning} if served.warning else {}
+        log = _logger(request_log, response_id, body, served, service_name, started)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             events = _stream(service, served, prompt, grammar, limit, choice, stop, include_usage,
-                             body.parallel_tool_calls is not False)
+                             body.parallel_tool_calls is not False, response_id, log)
             return StreamingResponse(events, media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers})
         generation = await anyio.to_thread.run_sync(service.generate, served, prompt, grammar, limit)
         turn = read_turn(served.loaded.call_format, generation, tool_choice=choice, stop=stop,
                          parallel=body.parallel_tool_calls is not False)
-        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-                "model": served.name, "system_fingerprint": None,
-                "choices": [{"index": 0, "message": turn.message(), "logprobs": None, "finish_reason": turn.finish_reason}],
-                "usage": turn.usage()}
+        log(turn)
+        return JSONResponse({"id": response_id, "object": "chat.completion", "created": int(time.time()),
+                             "model": served.name, "system_fingerprint": None,
+                             "choices": [{"index": 0, "message": turn.message(), "logprobs": None,
+                                          "finish_reason": turn.finish_reason}],
+                             "usage": turn.usage()}, headers=headers)
 
     return app
+
+
+def _logger(request_log: RequestLog | None, response_id: str, body: ChatRequest, served: Served, service: str | None,
+            started: float) -> Callable[[Turn], None]:
+    """What to call with the finished turn: logs it (queued, never blocking) when logging is on."""
+    if request_log is None:
+        return lambda turn: None
+
+    def log(turn: Turn) -> None:
+        try:
+            request_log.record(served_entry(
+                response_id=response_id, messages=conversation(body), tools=_tools(body), model=served.name,
+                requested=body.model, service=service, raw_output=turn.generation.text, calls=turn.calls,
+                markup_problem=turn.problem, latency_ms=1000 * (time.perf_counter() - started)))
+        except Exception:  # noqa: BLE001 - a logging fault must never fail the answer it logs
+            logger.exception("production log: cannot log response %s", response_id)
+
+    return log
 
 
 # -- streaming ------------------------------------------------------------------------------
@@ -228,11 +286,12 @@ class _TextStreamer:
 
 
 async def _stream(service: ChatService, served: Served, prompt: str, grammar: str | None, limit: int, choice: Any,
-                  stop: list[str], include_usage: bool, parallel: bool) -> AsyncIterator[str]:
+                  stop: list[str], include_usage: bool, parallel: bool, chunk_id: str,
+                  log: Callable[[Turn], None]) -> AsyncIterator[str]:
     """SSE chunks in OpenAI's shape. Text is streamed as it is generated; call markup is held
     back and sent as ``tool_calls`` deltas once the parser has read the finished turn."""
     fmt = served.loaded.call_format
-    chunk_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         body = {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": served.name,
@@ -270,6 +329,7 @@ async def _stream(service: ChatService, served: Served, prompt: str, grammar: st
         yield "data: [DONE]\n\n"
         return
     turn = read_turn(fmt, result["generation"], tool_choice=choice, stop=stop, parallel=parallel)
+    log(turn)
     if turn.content and turn.content.startswith(sent) and len(turn.content) > len(sent):
         yield chunk({"content": turn.content[len(sent):]})
     for index, call in enumerate(turn.calls):

@@ -10,15 +10,23 @@ vLLM) through :class:`EndpointModel`.
 Each side (base, tuned) gets its own server session; a stdio command is started once per side,
 so a server started with ``--reset`` gives both the same seeded state. Every query starts a new
 conversation.
+
+The MCP result of every call closes the judgement of the turn that made it: with a log
+(``--log-dir``) each turn is written as a production-log line with its tool results (a call the
+server rejected makes the turn a failure, however well it parsed), and a model behind
+``tooltune serve`` gets each turn's results as ``POST /v1/feedback`` on its response, so the
+server's own log says which of its calls failed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,10 +35,13 @@ from typing import Any, AsyncIterator
 import anyio
 from pydantic import BaseModel, Field
 
+from tooltune.data.log_writer import LogWriter
 from tooltune.errors import ConfigError, DiscoveryError
 from tooltune.eval.agent import Conversation, TurnModel, drive
 from tooltune.formats.base import CallFormat, ToolCall, get_format
 from tooltune.tools.catalog import Tool, ToolCatalog
+
+logger = logging.getLogger(__name__)
 
 
 class Exchange(BaseModel):
@@ -59,7 +70,11 @@ class EndpointModel:
         headers = {SERVICE_HEADER: service} if service else None
         self.client = OpenAI(base_url=endpoint, api_key=os.environ.get("OPENAI_API_KEY", "tooltune"),
                              default_headers=headers, timeout=timeout, max_retries=0)
-        self.model, self.max_tokens = model, max_tokens
+        self.model, self.max_tokens, self.service = model, max_tokens, service
+        self.response_ids: list[str] = []
+        """The id of every completion, in order: feedback goes to them."""
+        self.feedback = True
+        """Post tool results to the endpoint's /v1/feedback; off once the endpoint has none."""
 
     def complete(self, messages: list[dict[str, Any]], tools: list[Tool] | None) -> str:
         from openai import OpenAIError
@@ -70,10 +85,36 @@ class EndpointModel:
                 **({"tools": [t.to_openai() for t in tools]} if tools else {}))
         except OpenAIError as e:
             raise ConfigError(f"--endpoint {self.client.base_url}: the request for model {self.model!r} failed: {e}") from e
+        self.response_ids.append(response.id)
         message = response.choices[0].message
         calls = [ToolCall(c.function.name, json.loads(c.function.arguments or "{}")) for c in message.tool_calls or []]
         text = self.call_format.render(calls) if calls else ""
         return "\n".join(part for part in (message.content or "", text) if part)
+
+    def report(self, conversation: Conversation, response_ids: list[str]) -> None:
+        """Send each turn's tool results to the server that answered it (``POST /v1/feedback``).
+        An endpoint without the route (not tooltune serve, or logging off) is told nothing more."""
+        import httpx
+
+        for i, response_id in enumerate(response_ids):
+            if not self.feedback or i >= len(conversation.turn_calls) or not conversation.turn_calls[i]:
+                continue
+            first = sum(conversation.turn_calls[:i])
+            ran = conversation.calls[first:first + conversation.turn_calls[i]]
+            body = {"response_id": response_id, "outcome": "failure" if any(c.is_error for c in ran) else "success",
+                    "tool_results": [{"name": c.name, "is_error": c.is_error, "result": c.result} for c in ran]}
+            try:
+                answer = httpx.post(f"{str(self.client.base_url).rstrip('/')}/feedback", json=body, timeout=30,
+                                    headers={"Authorization": f"Bearer {self.client.api_key}"})
+            except httpx.HTTPError as e:
+                logger.warning("chat: cannot send tool results to %s: %s", self.client.base_url, e)
+                continue
+            if answer.status_code == 404 and "response_not_found" not in answer.text:
+                self.feedback = False  # not a tooltune server, or one that keeps no log
+                logger.warning("chat: %s takes no feedback (%s); tool results are not sent", self.client.base_url,
+                               answer.text[:200])
+            elif answer.status_code >= 400:
+                logger.warning("chat: feedback on %s refused (%d): %s", response_id, answer.status_code, answer.text[:200])
 
 
 def read_queries(path: str | Path) -> list[str]:
@@ -97,8 +138,10 @@ def discover_tools(*, mcp_stdio: str | None, mcp_http: str | None) -> ToolCatalo
 
 
 def run_chat(sides: Sequence[tuple[str, TurnModel]], queries: Sequence[str], tools: Sequence[Tool], *,
-             mcp_stdio: str | None = None, mcp_http: str | None = None, max_steps: int = 6) -> list[list[Exchange]]:
-    """Every query through every side's loop; result[i][j] is query i answered by side j."""
+             mcp_stdio: str | None = None, mcp_http: str | None = None, max_steps: int = 6,
+             log: LogWriter | None = None) -> list[list[Exchange]]:
+    """Every query through every side's loop; result[i][j] is query i answered by side j.
+    ``log``: every turn goes there as a production-log line with its calls' MCP results."""
 
     async def main() -> list[list[Exchange]]:
         from tooltune.data.sequences import quiet_mcp_logs
@@ -107,16 +150,26 @@ def run_chat(sides: Sequence[tuple[str, TurnModel]], queries: Sequence[str], too
         with quiet_mcp_logs():
             for label, model in sides:
                 async with connect(mcp_stdio=mcp_stdio, mcp_http=mcp_http) as client:
-                    per_side.append([await _ask(label, model, client, q, list(tools), max_steps) for q in queries])
+                    per_side.append([await _ask(label, model, client, q, list(tools), max_steps, log) for q in queries])
         return [list(row) for row in zip(*per_side, strict=True)]
 
     return anyio.run(main)
 
 
-async def _ask(label: str, model: TurnModel, client: Any, query: str, tools: list[Tool], max_steps: int) -> Exchange:
+async def _ask(label: str, model: TurnModel, client: Any, query: str, tools: list[Tool], max_steps: int,
+               log: LogWriter | None) -> Exchange:
     started = time.perf_counter()
+    answered = len(model.response_ids) if isinstance(model, EndpointModel) else 0
     done = await drive(model, client, [{"role": "user", "content": query}], tools, max_steps=max_steps)
-    return Exchange(side=label, query=query, conversation=done, latency_s=time.perf_counter() - started)
+    exchange = Exchange(side=label, query=query, conversation=done, latency_s=time.perf_counter() - started)
+    if isinstance(model, EndpointModel):
+        await anyio.to_thread.run_sync(model.report, done, model.response_ids[answered:])
+    if log is not None:
+        service = model.service if isinstance(model, EndpointModel) else None
+        name = model.model if isinstance(model, EndpointModel) else label
+        for entry in done.interaction_logs(tools, id_prefix=f"chat-{uuid.uuid4().hex[:16]}", model=name, service=service):
+            log.write(entry)
+    return exchange
 
 
 @asynccontextmanager

@@ -27,13 +27,29 @@ def serve(
     engine: Annotated[str, typer.Option(help="transformers (this process) or vllm (writes and runs `vllm serve`).")] = "transformers",
     dry_run: Annotated[bool, typer.Option(help="With --engine vllm: write and print the command, do not start it.")] = False,
     out: Annotated[Path, typer.Option(help="With --engine vllm: where the chat template and launch script go.")] = Path(".tooltune/vllm"),
+    log_dir: Annotated[Optional[Path], typer.Option(help="Production logs: DIR/requests (every response, the format data.logs reads) and DIR/corrections (POST /v1/feedback). Default with --registry: .tooltune/serve-logs.")] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Write no production logs, even with --registry.")] = False,
+    log_max_mb: Annotated[float, typer.Option(help="Start a new log file past this size (and each UTC day).")] = 64.0,
+    watch: Annotated[Optional[list[str]], typer.Option(help="Live tool source to check deployed registry versions against (schema drift): mcp-http:URL, 'mcp-stdio:CMD', openapi:PATH, file:PATH; repeatable.")] = None,
+    drift_interval: Annotated[float, typer.Option(help="Minutes between drift checks of --watch sources (0: only at start).")] = 10.0,
 ) -> None:
     """Serve an OpenAI-compatible /v1/chat/completions with tool calling (or launch vLLM for it)."""
     from tooltune.serve.settings import ServeSettings, parse_adapter_options
+    from tooltune.tools.sources import parse_source
 
-    settings = ServeSettings(model=model, adapters=parse_adapter_options(adapter or []), registry_url=registry,
-                             constrained=constrained, host=host, port=port, max_new_tokens=max_new_tokens,
-                             device=device, dtype=dtype, engine=engine)  # type: ignore[arg-type]
+    from pydantic import ValidationError
+
+    from tooltune.errors import ConfigError
+
+    try:
+        settings = ServeSettings(model=model, adapters=parse_adapter_options(adapter or []), registry_url=registry,
+                                 constrained=constrained, host=host, port=port, max_new_tokens=max_new_tokens,
+                                 device=device, dtype=dtype, engine=engine, log_dir=log_dir,  # type: ignore[arg-type]
+                                 request_log=not no_log, log_max_mb=log_max_mb,
+                                 watch=[parse_source(w) for w in watch or []], drift_interval=drift_interval)
+    except ValidationError as e:
+        raise ConfigError("serve: " + "; ".join(f"{'.'.join(map(str, err['loc'])) or 'options'}: "
+                                                f"{err['msg'].removeprefix('Value error, ')}" for err in e.errors())) from e
     if settings.engine == "vllm":
         _launch_vllm(settings, out, dry_run)
         return
@@ -43,6 +59,12 @@ def serve(
 
     app = create_app(settings)
     typer.echo(f"tooltune serve: {', '.join(app.state.pool.names)} on http://{settings.host}:{settings.port}/v1", err=True)
+    if app.state.request_log is not None:
+        typer.echo(f"tooltune serve: logging requests to {app.state.request_log.directory} (POST /v1/feedback to rate them)",
+                   err=True)
+    if settings.watch:
+        typer.echo(f"tooltune serve: checking deployed versions against {len(settings.watch)} live tool sources every "
+                   f"{settings.drift_interval:g} min", err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 
@@ -78,8 +100,10 @@ def chat(
     max_steps: Annotated[int, typer.Option(help="Model turns per query before giving up.")] = 6,
     max_new_tokens: Annotated[int, typer.Option(help="Tokens per model turn.")] = 256,
     constrained: Annotated[bool, typer.Option(help="In-process models: decode under the tools' grammar (llguidance).")] = False,
+    log_dir: Annotated[Optional[Path], typer.Option(help="Write every turn, with its calls' MCP results, to DIR/requests (the format data.logs reads).")] = None,
 ) -> None:
-    """Chat with a model that calls a live MCP server's tools; --compare shows two models side by side."""
+    """Chat with a model that calls a live MCP server's tools; --compare shows two models side by side.
+    With --endpoint on `tooltune serve`, each call's MCP result is sent back as feedback on its response."""
     from rich.console import Console
 
     from tooltune.serve.chat import comparison_view, discover_tools, read_queries, run_chat
@@ -93,21 +117,32 @@ def chat(
     sides.append((f"tuned: {tuned}" if compare else tuned, _turn_model(model, adapter, endpoint, service, max_new_tokens, constrained)))
     console.print(f"[dim]{len(tools)} tools: {', '.join(t.name for t in tools)}[/]")
 
+    log = None
+    if log_dir is not None:
+        from tooltune.data.log_writer import LogWriter
+
+        log = LogWriter(log_dir / "requests")
+
     def answer(batch: list[str]) -> None:
-        for row in run_chat(sides, batch, tools, mcp_stdio=mcp_stdio, mcp_http=mcp_http, max_steps=max_steps):
+        for row in run_chat(sides, batch, tools, mcp_stdio=mcp_stdio, mcp_http=mcp_http, max_steps=max_steps, log=log):
             console.print(comparison_view(row))
 
-    if queries is not None:
-        answer(read_queries(queries))
-        return
-    while True:
-        try:
-            query = console.input("[bold]you>[/] ").strip()
-        except (EOFError, KeyboardInterrupt):
-            break
-        if query in ("", "exit", "quit"):
-            break
-        answer([query])
+    try:
+        if queries is not None:
+            answer(read_queries(queries))
+            return
+        while True:
+            try:
+                query = console.input("[bold]you>[/] ").strip()
+            except (EOFError, KeyboardInterrupt):
+                break
+            if query in ("", "exit", "quit"):
+                break
+            answer([query])
+    finally:
+        if log is not None:
+            log.close()
+            console.print(f"[dim]turns logged to {log.directory} ({log.stats['written']} lines)[/]")
 
 
 def _turn_model(model: str, adapter: Optional[Path], endpoint: Optional[str], service: Optional[str], max_new_tokens: int,

@@ -6,7 +6,9 @@ A request's ``model`` is resolved by :meth:`ModelPool.resolve`:
 - a name given with ``--adapter NAME=RUN``;
 - with a registry: ``NAME@VERSION``, or ``NAME``, meaning the version the registry has live for
   the request's service (its own pointer after a partial deployment, else the one for every
-  service: :meth:`tooltune.registry.Registry.deployed`).
+  service), unless that version is stale for the service (its live tools changed in a breaking
+  way since training): then an earlier compatible version or the base answers
+  (:meth:`tooltune.registry.Registry.serving`), and ``Served.warning`` says so.
 
 LoRA runs are attached once to the one base as named PEFT adapters (``load_adapter``) and the
 active one is switched per request (``set_adapter``; ``disable_adapter`` for the base). Adapter
@@ -21,7 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,8 @@ class Served:
     adapter: str | None = None
     """Name of the PEFT adapter on the shared base; None for the base itself and for whole models."""
     kind: str = "base"
+    warning: str | None = None
+    """Set per request when the registry version asked for is stale (or drifted) for the service."""
 
 
 class ModelPool:
@@ -76,27 +80,34 @@ class ModelPool:
         if self.registry is None:
             raise ModelNotFound(f"model {model!r} is not served here; available: {', '.join(self._served)}. "
                                 "Registry models (NAME, NAME@VERSION) need `tooltune serve --registry URL`.")
-        record = self._record(model, service)
+        record, warning = self._record(model, service)
+        if record is None:  # stale, and no earlier version fits the live tools: the base answers
+            return replace(self._served[BASE_NAME], warning=warning)
         with self._load_lock:
             if record.ref not in self._served:
                 self._served[record.ref] = self._load(record.ref, _artifact_dir(record.artifact_path))
-        return self._served[record.ref]
+        served = self._served[record.ref]
+        return replace(served, warning=warning) if warning else served
 
-    def _record(self, model: str, service: str | None) -> Any:
-        from tooltune.registry import parse_ref
+    def _record(self, model: str, service: str | None) -> tuple[Any, str | None]:
+        """The registry version to serve (None: the base) and the drift warning, if any."""
+        from tooltune.registry import Serving, parse_ref
+        from tooltune.serve.drift import serving_warning
 
         name, version = parse_ref(model)
         try:
             if version:
-                return self.registry.get_model(name, version)
-            record = self.registry.deployed(name, service)
+                record = self.registry.get_model(name, version)
+                drift = next((d for d in record.drift if d.service == service), None)
+                return record, serving_warning(Serving(record, record, drift), service)
+            serving = self.registry.serving(name, service)
         except RegistryError as e:
             raise ModelNotFound(f"model {model!r}: {e}") from e
-        if record is None:
+        if serving.deployed is None:
             where = f"for service {service!r} " if service else ""
             raise ModelNotFound(f"model {model!r}: the registry has no version of {name!r} deployed {where}"
                                 f"(deploy one with `tooltune models deploy`, or ask for NAME@VERSION).")
-        return record
+        return serving.model, serving_warning(serving, service)
 
     @contextmanager
     def using(self, served: Served) -> Iterator[LoadedModel]:

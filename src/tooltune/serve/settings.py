@@ -5,15 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tooltune.errors import ConfigError
+from tooltune.tools.sources import ServiceSource
 
 Engine = Literal["transformers", "vllm"]
 SERVICE_HEADER = "X-Tooltune-Service"
 """Request header naming the service a request is for (per-service routing of registry models)."""
 BASE_NAME = "base"
 """The ``model`` value that selects the base model without any adapter."""
+WARNING_HEADER = "X-Tooltune-Warning"
+"""Response header saying the model asked for is stale for the service (and what answered instead)."""
+REGISTRY_LOG_DIR = Path(".tooltune/serve-logs")
+"""Where production logs go when serving from a registry without --log-dir."""
 
 
 class ServeSettings(BaseModel):
@@ -34,6 +39,14 @@ class ServeSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Interface to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="Port to listen on (0: any free port).")
     engine: Engine = Field("transformers", description="transformers: this process serves; vllm: launch `vllm serve`.")
+    log_dir: Path | None = Field(
+        None, description="Production logs: DIR/requests (every answered request, the format data.logs reads) and "
+                          "DIR/corrections (POST /v1/feedback). Default: .tooltune/serve-logs when serving from a registry.")
+    request_log: bool = Field(True, description="Write production logs (False: none, even when serving from a registry).")
+    log_max_mb: float = Field(64.0, gt=0, description="Start a new log file past this size (a new file starts each UTC day too).")
+    watch: list[ServiceSource] = Field(
+        default_factory=list, description="Live tool sources; deployed registry versions are checked against them for schema drift.")
+    drift_interval: float = Field(10.0, ge=0, description="Minutes between drift checks (0: only at start).")
 
     @field_validator("adapters")
     @classmethod
@@ -43,6 +56,18 @@ class ServeSettings(BaseModel):
                 raise ValueError(f"adapter name {name!r} is reserved or invalid; use a plain name without '@' other than "
                                  f"{BASE_NAME!r}")
         return adapters
+
+    @model_validator(mode="after")
+    def _watch_needs_a_registry(self) -> ServeSettings:
+        if self.watch and self.registry_url is None:
+            raise ValueError("watch: drift checks compare registry versions with the live tools; give registry_url (--registry)")
+        return self
+
+    def effective_log_dir(self) -> Path | None:
+        """Where production logs go: ``log_dir``, else the registry default, else nowhere."""
+        if not self.request_log:
+            return None
+        return self.log_dir or (REGISTRY_LOG_DIR if self.registry_url else None)
 
 
 def parse_adapter_options(values: list[str]) -> dict[str, Path]:

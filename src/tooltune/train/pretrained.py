@@ -17,6 +17,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -70,6 +71,34 @@ def cache_dir() -> Path:
 
 def is_pypi_spec(name: str) -> bool:
     return name.startswith(PYPI_PREFIX)
+
+
+_CACHED_DIR = re.compile(r"(?:^|[\\/])models[\\/](?P<name>[A-Za-z0-9._-]+?)-[0-9a-f]{16}[\\/]?$")
+_PACKAGED_BASE = re.compile(r"(?:^|[\\/])tooltune[\\/]base_model[\\/]?$")
+
+
+def portable_model_name(name: str) -> str:
+    """The spec a user gives for a model directory that a spec was resolved to on this machine:
+    a :func:`resolve_pypi_model` cache directory → ``pypi:NAME``, the packaged offline base →
+    ``builtin``; anything else (an HF id, a directory of one's own) unchanged.
+
+    Registries are read on other machines, whose caches live elsewhere: they store the spec and
+    each reader resolves it where it loads the model. The cache directory is recognized by its
+    source file when it is here, else by its name (``models/NAME-<16 hex>``), so rows written
+    on another machine are recognized too."""
+    text = str(name)
+    source = Path(text) / SOURCE_FILE
+    try:
+        if source.is_file():
+            spec = json.loads(source.read_text()).get("spec")
+            if isinstance(spec, str) and is_pypi_spec(spec):
+                return spec
+    except (OSError, ValueError):
+        pass
+    match = _CACHED_DIR.search(text)
+    if match and match["name"] in PACKAGED_MODELS:
+        return PYPI_PREFIX + match["name"]
+    return "builtin" if _PACKAGED_BASE.search(text) else text
 
 
 def resolve_pypi_model(spec: str) -> Path:

@@ -128,13 +128,29 @@ function renderModels(models) {
     const rollback = m.live_services.length > 0; // back to what was live before this one
     row.innerHTML = `
       <td><b>${esc(m.name)}</b>@${esc(m.version)}</td><td>${esc(m.kind)}</td>
-      <td><span class="badge ${esc(m.status)}" data-status>${esc(m.status)}</span></td>
+      <td><span class="badge ${esc(m.status)}" data-status>${esc(m.status)}</span>${staleCell(m)}</td>
       <td>${m.live_services.length ? esc(m.live_services.map((s) => (s === "*" ? "every service" : s)).join(", ")) : "–"}</td>
       <td>${m.job_id ? `#${m.job_id}` : "–"}</td>
       <td>${canDeploy ? `<button data-deploy="${esc(ref)}">Deploy…</button>` : ""}
           ${rollback ? `<button data-rollback="${esc(m.name)}">Roll back…</button>` : ""}</td>`;
     body.append(row);
   }
+}
+
+// A version whose service's live tools changed since training: stale (breaking; its requests fall
+// back) or drifted (minor/patch), why, and the command that migrates its data to the live tools.
+function staleCell(m) {
+  return (m.drift || []).map((d) => `<div class="drift ${d.rating === "breaking" ? "stale" : ""}" data-drift="${esc(d.service)}">
+      <span class="badge ${d.rating === "breaking" ? "stale" : "partial"}">${d.rating === "breaking" ? "stale" : "drifted"}: ${esc(d.service)}</span>
+      <small class="notes">${esc(driftSummary(d))}</small>
+      ${d.migrate_command ? `<code class="migrate">${esc(d.migrate_command)}</code>` : ""}</div>`).join("");
+}
+
+function driftSummary(d) {
+  const order = { breaking: 0, minor: 1, patch: 2 };
+  const changes = [...d.changes].sort((a, b) => (order[a.rating] ?? 3) - (order[b.rating] ?? 3));
+  const shown = changes.slice(0, 3).map((c) => `${c.param ? `${c.tool}.${c.param}` : c.tool} ${c.detail}`);
+  return `${d.rating}: ${shown.join("; ")}${changes.length > 3 ? ` (+${changes.length - 3} more)` : ""}`;
 }
 
 // ---- actions -------------------------------------------------------------------------------------
@@ -222,7 +238,7 @@ async function showComparisons() {
   body.innerHTML = rows.length ? "" : `<tr><td colspan="6" class="empty">No comparisons yet (POST /v1/evaluations with a baseline records one).</td></tr>`;
   for (const c of rows) {
     const row = document.createElement("tr");
-    row.innerHTML = `<td><a href="#/comparisons/${c.id}">#${c.id}</a></td><td>${esc(c.base)}</td><td><a href="#/comparisons/${c.id}">${esc(c.candidate)}</a></td>
+    row.innerHTML = `<td><a href="#/comparisons/${c.id}">#${c.id}</a></td><td>${esc(c.base)}${c.base_in_registry ? "" : ` <small class="notes">base model</small>`}</td><td><a href="#/comparisons/${c.id}">${esc(c.candidate)}</a></td>
       <td>${c.wins} / ${c.losses} / ${c.ties}</td><td><code>${esc(c.suite_version.slice(0, 12))}</code></td><td>${esc(new Date(c.created_at).toLocaleString())}</td>`;
     body.append(row);
   }
@@ -235,7 +251,8 @@ function chart(id, config) {
 
 async function showComparison(id) {
   const v = await api(`/v1/comparisons/${id}`);
-  const base = `${v.base.name}@${v.base.version}`;
+  // A pipeline compares with the base model, which is not a registry version: shown by its spec.
+  const base = v.base ? `${v.base.name}@${v.base.version}` : `${v.comparison.base} (base model)`;
   const cand = `${v.candidate.name}@${v.candidate.version}`;
   $("#cmp-title").textContent = `Comparison #${id}: ${cand} vs ${base}`;
   $("#cmp-notes").textContent = [`suite ${v.comparison.suite_version.slice(0, 12)}`,
