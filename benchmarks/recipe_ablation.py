@@ -1,0 +1,182 @@
+"""The recipe ablation: each lever trained and evaluated the same way, one table.
+
+    .venv/bin/python benchmarks/recipe_ablation.py --levers benchmarks/recipe_levers.yaml \
+        [--only NAME,NAME] [--workdir .tooltune/ablation] [--table docs-table.md]
+
+What is fixed for every lever (so that rows compare):
+
+- **The evaluation.** One data build made from ``configs/demo-pipeline.yaml``'s ``data`` section
+  (its ``eval_data`` overrides, if any) is the evaluation set of every lever: its
+  ``test_phrasing`` split (new phrasings of tools seen in training: calls, irrelevance, clarify)
+  and its ``test_multistep`` split through the agent loop on the live demo server
+  (``split_limits``), scored with the demo's ``eval`` settings. The base model is evaluated once.
+- **What a lever may change:** the training data (``data`` overrides: the synthetic mix, the
+  listing variants, the curated files, the number of examples, the seed) and the training
+  settings (``train`` overrides) and the evaluation's decoding (``eval`` overrides, e.g.
+  ``constrained``). A lever's training data is built on its own and checked against the fixed
+  evaluation set before training: no evaluation template and no evaluation request may appear in
+  its train or val split (the run stops otherwise).
+- **The budget** is the lever's ``train.max_steps``; each row reports the training minutes it
+  took, so levers that make a step cheaper (``lora.top_layers``) are compared at equal minutes by
+  giving them more steps. Time only means something on a quiet machine: the first line names it.
+
+Writes ``WORKDIR/<lever>/{data,train,eval}`` (each step skipped when already complete) and
+prints one row per lever: minutes, overall exact on the evaluation, every category, the four
+levels and the agent-loop chains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tooltune.train.machine import machine_line
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "configs" / "demo-pipeline.yaml"
+CATEGORIES = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance", "clarify", "multi_step")
+LEVELS = ("detection", "parsing", "tool", "parameters")
+
+
+def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def build_data(data: dict[str, Any], catalog: Path, out: Path) -> Path:
+    from tooltune.data.build import build_dataset
+    from tooltune.data.config import build_config
+
+    if not (out / "report.json").is_file():
+        files = {k: [str((DEMO.parent / p).resolve()) for p in data.get(k, [])] for k in ("curated", "logs", "corrections")}
+        build_dataset(build_config({**data, **{k: v for k, v in files.items() if v}, "catalog": catalog, "output_dir": out}))
+    return out
+
+
+def discover(workdir: Path, demo: dict[str, Any]) -> Path:
+    from tooltune.tools.catalog import ToolCatalog
+    from tooltune.tools.discover import discover as discover_source
+
+    path = workdir / "catalog.json"
+    if not path.is_file():
+        catalog = ToolCatalog()
+        for source in demo["services"]:
+            source = {k: v.replace(".tooltune/demo-run", str(workdir / "demo-state")) if isinstance(v, str) else v
+                      for k, v in source.items()}
+            catalog = catalog.merge(discover_source(**source))
+        catalog.save(path)
+    return path
+
+
+def contamination(train_dir: Path, eval_dir: Path) -> list[str]:
+    """Training requests or templates that also appear in the evaluation splits."""
+    from tooltune.data.examples import read_jsonl
+    from tooltune.data.quality import normalize_text
+
+    held = [e for s in ("test_phrasing", "test_multistep") for e in read_jsonl(eval_dir / f"{s}.jsonl")]
+    templates = {e.meta["template_id"] for e in held if e.meta.get("template_id")
+                 and not str(e.meta["template_id"]).startswith(("chitchat/", "unsupported/"))}
+    texts = {normalize_text(e.user_text) for e in held}
+    found = []
+    for split in ("train", "val"):
+        for e in read_jsonl(train_dir / f"{split}.jsonl"):
+            if normalize_text(e.user_text) in texts:
+                found.append(f"{split}: request also in the evaluation: {e.user_text[:80]!r}")
+            elif e.meta.get("template_id") in templates and e.behavior.value != "clarify":
+                found.append(f"{split}: template {e.meta['template_id']} is an evaluation template")
+    return found
+
+
+def train(lever_dir: Path, data_dir: Path, settings: dict[str, Any]) -> tuple[Path, float]:
+    from tooltune.train import load_train_config, run_training
+
+    out = lever_dir / "train"
+    if not (out / "manifest.json").is_file():
+        fields = {**settings, "data_dir": str(data_dir), "output_dir": str(out), "resume": out.exists()}
+        run_training(load_train_config(None, [f"{k}={json.dumps(v)}" for k, v in fields.items()]))
+    manifest = json.loads((out / "manifest.json").read_text())
+    return out, manifest["wall_time_s"]
+
+
+def evaluate(out: Path, model: str, adapter: Path | None, eval_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    from tooltune.eval.runner import EvalConfig, run_eval
+
+    if not (out / "metrics.json").is_file():
+        run_eval(EvalConfig(model=model, adapter=adapter, data_dir=eval_dir, output_dir=out, **settings))
+    return json.loads((out / "metrics.json").read_text())
+
+
+def row(name: str, minutes: float | None, metrics: dict[str, Any], agent: dict[str, Any] | None) -> dict[str, Any]:
+    def pct(rate: dict[str, Any] | None) -> str:
+        return "-" if not rate or not rate.get("total") else f"{100 * rate['accuracy']:.1f} ({rate['total']})"
+
+    out = {"lever": name, "minutes": "-" if minutes is None else f"{minutes:.1f}", "overall": pct(metrics["exact_match"])}
+    out.update({c: pct(metrics["per_category"].get(c)) for c in CATEGORIES})
+    out.update({lvl: pct(metrics["levels"].get(lvl)) for lvl in LEVELS})
+    out["chains (agent)"] = pct(agent.get("sequence_exact")) if agent else "-"
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levers", type=Path, default=ROOT / "benchmarks" / "recipe_levers.yaml")
+    parser.add_argument("--only", help="comma-separated lever names (default: all)")
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".tooltune" / "ablation")
+    parser.add_argument("--table", type=Path, help="also write the table as Markdown here")
+    args = parser.parse_args()
+    print(machine_line(), flush=True)
+
+    spec = yaml.safe_load(args.levers.read_text())
+    demo = yaml.safe_load(DEMO.read_text())
+    workdir = args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    catalog = discover(workdir, demo)
+    eval_dir = build_data(merged(demo["data"], spec.get("eval_data", {})), catalog, workdir / "eval-data")
+    eval_settings = merged({**demo["eval"], "limit": None}, spec.get("eval", {}))
+    base = evaluate(workdir / "eval-base", demo["train"]["base_model"], None, eval_dir, eval_settings)
+    rows = [row("base (no tuning)", None, base, _agent(workdir / "eval-base"))]
+
+    wanted = set(args.only.split(",")) if args.only else None
+    for name, lever in spec["levers"].items():
+        if wanted and name not in wanted:
+            continue
+        lever_dir = workdir / name
+        data_dir = build_data(merged(demo["data"], lever.get("data", {})), catalog, lever_dir / "data")
+        leaks = contamination(data_dir, eval_dir)
+        if leaks:
+            sys.exit(f"{name}: training data overlaps the evaluation set:\n  " + "\n  ".join(leaks[:10]))
+        started = time.perf_counter()
+        run_dir, seconds = train(lever_dir, data_dir, merged(demo["train"], lever.get("train", {})))
+        metrics = evaluate(lever_dir / "eval", demo["train"]["base_model"], run_dir, eval_dir,
+                           merged(eval_settings, lever.get("eval", {})))
+        rows.append(row(name, seconds / 60, metrics, _agent(lever_dir / "eval")))
+        print(json.dumps(rows[-1]), f"({time.perf_counter() - started:.0f} s)", flush=True)
+    table = _markdown(rows)
+    print("\n" + table)
+    if args.table:
+        args.table.write_text(table + "\n")
+
+
+def _agent(eval_out: Path) -> dict[str, Any] | None:
+    path = eval_out / "test_multistep" / "agent_metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _markdown(rows: list[dict[str, Any]]) -> str:
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
