@@ -37,6 +37,9 @@ def write_config(tmp_path: Path, tiny_model: Path, **gates) -> Path:
         "data": {"synthetic": 120, "seed": 0, "semantic_dedup": False, "held_out_tools": ["get_orders"],
                  "max_near_dup_contamination": None},
         "train": {"base_model": str(tiny_model), "method": "full", "max_steps": 2, "batch_size": 2, "grad_accum": 1,
+                  # The byte-level tiny tokenizer spells the shop's whole listing in ~4,400 tokens as JSON
+                  # Schema, ~2,200 as compact signatures.
+                  "tool_listing": "compact", "max_length": 4096,
                   "eval_steps": 2, "save_steps": 2, "learning_rate": 1e-3, "gradient_checkpointing": False},
         "eval": {"limit": 3, "batch_size": 4, "max_new_tokens": 8, "agent": False},
         "gates": gates,
