@@ -47,7 +47,7 @@ def test_every_problem_is_reported_at_once_with_its_field_path(tmp_path):
     assert "--set 'packing': expected key=value" in body
     assert "method: Input should be 'lora', 'qlora' or 'full' (got 'lorra')" in body
     assert "lora.r: Input should be greater than 0 (got 0)" in body
-    assert "lora.rank: unknown field; known fields: r, alpha, dropout, target_modules." in body
+    assert "lora.rank: unknown field; known fields: r, alpha, dropout, target_modules, top_layers." in body
     assert "batchsize: unknown field; did you mean 'batch_size'?" in body
     assert "epochs: Input should be a valid number" in body and "[from --set epochs=lots]" in body
 

@@ -179,7 +179,9 @@ def base_corpus(seed: int = 0, n_examples: int = 100_000, eval_examples: int = 2
 
     catalog = tool_universe(seed)
     synth = SynthConfig(
-        n=n_examples, seed=seed, execute_multistep=False, distractors_min=1, distractors_max=4,
+        n=n_examples, seed=seed, execute_multistep=False,
+        # The base corpus teaches reading any listing, so each example gets its own sampled one.
+        listing="sampled", distractors_min=1, distractors_max=4,
         # No-call and clarify turns get 40%: a model that only learned to call scores 0% on irrelevance.
         mix=Mix(calls=0.48, parallel=0.12, multi_step=0.0, clarify=0.15, no_call=0.25),
     )
