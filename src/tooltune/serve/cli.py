@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from tooltune.eval.prefix import DEFAULT_PREFIX_CACHE_MB
+
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     """Add ``serve`` and ``chat`` to the top level of ``app``."""
@@ -27,13 +29,16 @@ def serve(
     engine: Annotated[str, typer.Option(help="transformers (this process) or vllm (writes and runs `vllm serve`).")] = "transformers",
     dry_run: Annotated[bool, typer.Option(help="With --engine vllm: write and print the command, do not start it.")] = False,
     out: Annotated[Path, typer.Option(help="With --engine vllm: where the chat template and launch script go.")] = Path(".tooltune/vllm"),
+    prefix_cache_mb: Annotated[int, typer.Option(help="MiB of prompt-prefix KV caches kept across requests; 0 turns prefix caching off.")] = DEFAULT_PREFIX_CACHE_MB,
+    max_batch: Annotated[int, typer.Option(help="Most concurrent requests for one model generated together.")] = 8,
 ) -> None:
     """Serve an OpenAI-compatible /v1/chat/completions with tool calling (or launch vLLM for it)."""
     from tooltune.serve.settings import ServeSettings, parse_adapter_options
 
     settings = ServeSettings(model=model, adapters=parse_adapter_options(adapter or []), registry_url=registry,
                              constrained=constrained, host=host, port=port, max_new_tokens=max_new_tokens,
-                             device=device, dtype=dtype, engine=engine)  # type: ignore[arg-type]
+                             device=device, dtype=dtype, engine=engine, prefix_cache_mb=prefix_cache_mb,
+                             max_batch=max_batch)  # type: ignore[arg-type]
     if settings.engine == "vllm":
         _launch_vllm(settings, out, dry_run)
         return

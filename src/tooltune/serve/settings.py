@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tooltune.errors import ConfigError
+from tooltune.eval.prefix import DEFAULT_PREFIX_CACHE_MB
 
 Engine = Literal["transformers", "vllm"]
 SERVICE_HEADER = "X-Tooltune-Service"
@@ -34,6 +35,12 @@ class ServeSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Interface to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="Port to listen on (0: any free port).")
     engine: Engine = Field("transformers", description="transformers: this process serves; vllm: launch `vllm serve`.")
+    prefix_cache_mb: int = Field(
+        DEFAULT_PREFIX_CACHE_MB, ge=0,
+        description="MiB of prefix KV caches kept across requests (LRU keyed by model, adapter and prefix tokens); 0 turns prefix caching off.")
+    max_batch: int = Field(8, ge=1, description="Most requests for one model generated together.")
+    batch_window_ms: float = Field(
+        20.0, ge=0, description="How long the first waiting request waits for others to batch with (milliseconds).")
 
     @field_validator("adapters")
     @classmethod
