@@ -118,10 +118,12 @@ def prefill(model: Any, ids: tuple[int, ...]) -> PrefixKV | None:
     from transformers import DynamicCache
     from transformers.cache_utils import DynamicLayer
 
-    device = next(model.parameters()).device
     cache = DynamicCache(config=model.config)
-    model(input_ids=torch.tensor([ids], device=device), cache=cache, use_cache=True, logits_to_keep=1)
     if not cache.layers or any(type(layer) is not DynamicLayer for layer in cache.layers):
+        return None
+    device = next(model.parameters()).device
+    model(input_ids=torch.tensor([ids], device=device), cache=cache, use_cache=True, logits_to_keep=1)
+    if any(type(layer) is not DynamicLayer or layer.keys.shape[-2] != len(ids) for layer in cache.layers):
         return None
     return PrefixKV(ids, [(layer.keys.clone(), layer.values.clone()) for layer in cache.layers])
 

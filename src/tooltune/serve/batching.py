@@ -3,8 +3,8 @@
 Generation holds the model pool's lock (one PEFT model serves every adapter, so two generations
 never interleave on it), so a server that generated one request at a time made its fourth
 concurrent client wait for three whole generations. :class:`Batcher` instead queues requests
-and one worker thread runs them in batches: it takes the oldest waiting request, waits up to
-``window_ms`` for others to arrive, and generates every waiting request for the same model
+and one worker thread runs them in batches: it takes the oldest waiting request, lets it wait
+until ``window_ms`` after its arrival for others to arrive, and generates every waiting request for the same model
 (up to ``max_batch``) in one :class:`~tooltune.eval.generate.Generator` batch. On a CPU a batch
 of four decodes in little more time than one; with the prefix cache the prefill of a request
 whose tool listing was seen before is only its own turn.
@@ -37,6 +37,7 @@ class _Job:
     served: Any
     prompt: Prompt
     future: Future = field(default_factory=Future)
+    arrived: float = field(default_factory=time.monotonic)
 
     @property
     def streamed(self) -> bool:
@@ -113,7 +114,7 @@ class Batcher:
             while not self._queue:
                 self._ready.wait()
             first = self._queue[0]
-            deadline = time.monotonic() + self.window_s
+            deadline = first.arrived + self.window_s  # a request that already waited is not held again
             while self._count(first.served) < self.max_batch and (left := deadline - time.monotonic()) > 0:
                 self._ready.wait(left)
             jobs = [job for job in self._queue if job.served is first.served][: self.max_batch]
