@@ -31,6 +31,7 @@ def serve(
     out: Annotated[Path, typer.Option(help="With --engine vllm: where the chat template and launch script go.")] = Path(".tooltune/vllm"),
     prefix_cache_mb: Annotated[int, typer.Option(help="MiB of prompt-prefix KV caches kept across requests; 0 turns prefix caching off.")] = DEFAULT_PREFIX_CACHE_MB,
     max_batch: Annotated[int, typer.Option(help="Most concurrent requests for one model generated together.")] = 8,
+    batch_window_ms: Annotated[float, typer.Option(help="How long a request waits for others to batch with.")] = 20.0,
 ) -> None:
     """Serve an OpenAI-compatible /v1/chat/completions with tool calling (or launch vLLM for it)."""
     from tooltune.serve.settings import ServeSettings, parse_adapter_options
@@ -38,7 +39,7 @@ def serve(
     settings = ServeSettings(model=model, adapters=parse_adapter_options(adapter or []), registry_url=registry,
                              constrained=constrained, host=host, port=port, max_new_tokens=max_new_tokens,
                              device=device, dtype=dtype, engine=engine, prefix_cache_mb=prefix_cache_mb,
-                             max_batch=max_batch)  # type: ignore[arg-type]
+                             max_batch=max_batch, batch_window_ms=batch_window_ms)  # type: ignore[arg-type]
     if settings.engine == "vllm":
         _launch_vllm(settings, out, dry_run)
         return
