@@ -12,7 +12,7 @@ runs ``tooltune eval`` (``run_eval``, agent loop included) twice with the ``eval
 off (``prefix_cache_mb: 0``, the generation of before issue #18) and once with it on. It prints
 both wall times, prompt tokens against the tokens actually prefilled, the speed-up, and whether
 every output (first turns and agent-loop turns) is the same string. ``--limit N`` evaluates N
-examples per split for a quick check.
+examples per split for a quick check; ``--batch-size`` and ``--dtype`` override the config's.
 
 **Random model** (no ``--data-dir``)::
 
@@ -118,7 +118,7 @@ def main() -> int:
     parser.add_argument("--dtype", help="with --data-dir: override the config's eval dtype")
     parser.add_argument("--prefix-cache-mb", type=int, default=DEFAULT_PREFIX_CACHE_MB)
     parser.add_argument("--n", type=int, default=96)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, help="default 32; with --data-dir: overrides the config's batch_size")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--skip-constrained", action="store_true")
     parser.add_argument("--repeat", type=int, default=2, help="passes per mode; the fastest is reported")
@@ -130,6 +130,7 @@ def main() -> int:
     if args.data_dir is not None:
         return evaluate_build(args)
     args.threads = args.threads or 1
+    args.batch_size = args.batch_size or 32
     torch.set_num_threads(args.threads)
 
     examples = import_file("bfcl", "simple_python").examples[: args.n // 2]
@@ -197,6 +198,8 @@ def evaluate_build(args: argparse.Namespace) -> int:
         fields.update(limit=args.limit, split_limits={})
     if args.dtype:
         fields["dtype"] = args.dtype
+    if args.batch_size:
+        fields["batch_size"] = args.batch_size
     fields.update(model=args.model, adapter=args.adapter, data_dir=args.data_dir)
     print(machine_line(fields.get("dtype", "auto")))
     print(f"model {args.model}{' + ' + str(args.adapter) if args.adapter else ''}; data {args.data_dir}; eval settings "

@@ -285,6 +285,10 @@ class Generator:
         stop_ids = loaded.stop_token_ids
         extra: dict[str, Any] = {}
         if width:
+            # transformers' generate() continues from a cache it is given: with the whole input_ids
+            # it prefills only the ids past the cache's length, and takes positions from the mask
+            # (cumsum - 1), which skips the pads inside a row. So the grammar processor, stopping
+            # criterion, streamer and static cache work as without a prefix: no loop of our own.
             extra["cache"] = batch_cache(loaded.model, prefixes, width, prompt_len + max_new)
         config = GenerationConfig(
             max_new_tokens=max_new, do_sample=False, num_beams=1, eos_token_id=stop_ids,

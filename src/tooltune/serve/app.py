@@ -3,7 +3,8 @@
 Every turn is rendered by :func:`~tooltune.formats.chat.render_chat` and read back by the
 model's :func:`~tooltune.formats.chat.call_format_for` parser (through
 :class:`~tooltune.eval.generate.Generator`), the bytes and parser of training and evaluation,
-so served accuracy is evaluated accuracy.
+so served accuracy is evaluated accuracy. Requests that arrive together are generated in one batch,
+and their tool listings' KV caches are kept across requests (:mod:`tooltune.serve.batching`).
 
 ``tool_choice``:
 
