@@ -5,11 +5,16 @@ runs ``--clients`` threads, each sending chat completions with the shop's tools 
 the real shop MCP server) until ``--requests`` have been sent in total or ``--seconds`` have
 passed. Each request asks for a named function (``tool_choice``), so every answer is a
 grammar-constrained call whose arguments are checked against the tool's schema; a non-200, a
-missing call or a schema-invalid call counts as an error. Prints requests/s, p50/p95 latency
-and errors as JSON, with the machine (CPU model, cores) and the precision the server ran in
-(``--dtype``, resolved here; the machine line also goes to stderr first).
+missing call or a schema-invalid call counts as an error. Prints requests/s, p50/p95 latency,
+errors and the machine (CPU model, cores, threads, precision) as JSON.
 
     python benchmarks/serve_load.py --model builtin --clients 4 --requests 40
+    python benchmarks/serve_load.py --model pypi:smollm2-135m-instruct --clients 4 --requests 40 --baseline
+
+The server runs with prefix caching and request batching (``--prefix-cache-mb``, ``--max-batch``,
+``--batch-window-ms``). ``--baseline`` first runs the same load against a server with both off
+(``--prefix-cache-mb 0 --max-batch 1``: one generation at a time, every prompt prefilled whole,
+as before issue #18) and checks that both servers gave the same answer to each query.
 """
 
 from __future__ import annotations
@@ -77,6 +82,11 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="OMP threads of the server process.")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 only where this CPU runs it faster), fp32 or bf16.")
+    parser.add_argument("--prefix-cache-mb", type=int, default=None, help="Server's prefix cache (default: its own).")
+    parser.add_argument("--max-batch", type=int, default=None, help="Server's request batch size (default: its own).")
+    parser.add_argument("--batch-window-ms", type=float, default=None, help="Server's batching window (default: its own).")
+    parser.add_argument("--baseline", action="store_true",
+                        help="First run the load against a server without prefix caching and batching; compare answers.")
     parser.add_argument("--tools", default="", help="Comma-separated shop tools to offer (default: all eight); the "
                                                   "queries' named functions must be among them.")
     args = parser.parse_args()
@@ -99,13 +109,37 @@ def main() -> None:
     # Resolved here for this model on the server's thread count and passed on, so the figure names
     # the precision the server ran.
     torch.set_num_threads(args.threads)
-    precision = precision_for(args.dtype, resolve_model_name(model), "cpu")
-    print(machine_line(precision), file=sys.stderr, flush=True)
+    args.dtype = precision_for(args.dtype, resolve_model_name(model), "cpu")
+    print(machine_line(args.dtype), file=sys.stderr, flush=True)
+    server_options = {"--prefix-cache-mb": args.prefix_cache_mb, "--max-batch": args.max_batch,
+                      "--batch-window-ms": args.batch_window_ms}
+    runs = {}
+    try:
+        if args.baseline:
+            runs["baseline (prefix cache off, one at a time)"] = _serve_and_load(
+                model, {"--prefix-cache-mb": 0, "--max-batch": 1}, work, tools, schemas, args)
+        runs["prefix cache and batching"] = _serve_and_load(model, server_options, work, tools, schemas, args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result: dict = {"machine": {**describe_machine().model_dump(exclude={"torch_threads"}), "server_threads": args.threads,
+                                "precision": args.dtype}, "model": args.model, "hermes_template": args.hermes,
+                    "tools": len(tools), "clients": args.clients, "max_tokens": args.max_tokens}
+    for label, run in runs.items():
+        result[label] = {k: v for k, v in run.items() if k != "answers"}
+    if args.baseline:
+        base, new = (run["answers"] for run in runs.values())
+        result["same_answers"] = all(base.get(k) == v for k, v in new.items()) and len(new) > 0
+    print(json.dumps(result, indent=2))
+
+
+def _serve_and_load(model: str, options: dict, work: Path, tools: list, schemas: dict, args: argparse.Namespace) -> dict:
+    """Start `tooltune serve` with ``options``, run the load, stop it."""
     port = _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
+    extra = [str(x) for flag, value in options.items() if value is not None for x in (flag, value)]
     log = (work / "serve.log").open("w")
     server = subprocess.Popen([TOOLTUNE, "serve", "--model", model, "--host", "127.0.0.1", "--port", str(port),
-                               "--device", "cpu", "--dtype", precision, "--max-new-tokens", str(args.max_tokens)],
+                               "--device", "cpu", "--dtype", args.dtype, "--max-new-tokens", str(args.max_tokens), *extra],
                               stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -126,11 +160,8 @@ def main() -> None:
         except subprocess.TimeoutExpired:  # uvicorn waits for generations still in flight
             server.kill()
             server.wait()
-        shutil.rmtree(work, ignore_errors=True)
-    result.update(tools=len(tools), model=args.model, hermes_template=args.hermes, clients=args.clients, max_tokens=args.max_tokens,
-                  server_threads=args.threads, cpus=os.cpu_count(), precision=precision,
-                  machine=describe_machine().model_dump(exclude={"torch_threads"}))
-    print(json.dumps(result, indent=2))
+    result["server_options"] = " ".join(extra) or "defaults"
+    return result
 
 
 def _load(url: str, tools: list[dict], schemas: dict, args: argparse.Namespace) -> dict:
@@ -138,6 +169,7 @@ def _load(url: str, tools: list[dict], schemas: dict, args: argparse.Namespace) 
     issued = 0
     latencies: list[float] = []
     errors: list[str] = []
+    answers: dict[str, str] = {}
     deadline = time.monotonic() + args.seconds
     calls = [c for c in CALLS if c in schemas] or list(schemas)
 
@@ -164,6 +196,11 @@ def _load(url: str, tools: list[dict], schemas: dict, args: argparse.Namespace) 
                     latencies.append(elapsed)
                     if problem:
                         errors.append(problem)
+                    else:  # greedy decoding: one answer per query, whatever the load
+                        key = f"{QUERIES[k % len(QUERIES)]} -> {calls[k % len(calls)]}"
+                        answer = json.dumps([c["function"] for c in response.json()["choices"][0]["message"]["tool_calls"]])
+                        if answers.setdefault(key, answer) != answer:
+                            errors.append(f"{key}: two different answers under load")
 
     t_start = time.perf_counter()
     threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
@@ -175,7 +212,7 @@ def _load(url: str, tools: list[dict], schemas: dict, args: argparse.Namespace) 
     return {"requests": len(latencies), "wall_s": round(wall, 2), "requests_per_s": round(len(latencies) / wall, 2),
             "latency_ms_p50": round(_percentile(latencies, 50) * 1000, 1) if latencies else None,
             "latency_ms_p95": round(_percentile(latencies, 95) * 1000, 1) if latencies else None,
-            "errors": len(errors), "error_examples": errors[:3]}
+            "errors": len(errors), "error_examples": errors[:3], "answers": answers}
 
 
 def _check(response: httpx.Response, schemas: dict) -> str | None:

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from tooltune.errors import TooltuneError
+from tooltune.eval.prefix import DEFAULT_PREFIX_CACHE_MB
 
 app = typer.Typer(help="Make language models call your own tools reliably.", no_args_is_help=True, add_completion=False)
 tools_app = typer.Typer(help="Discover, show and compare tool catalogs.", no_args_is_help=True)
@@ -272,6 +273,7 @@ def eval_cmd(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Folder for results.jsonl and metrics.json.")] = None,
     tool_listing: Annotated[str, typer.Option(help="model, schema or compact: how a model on tooltune's built-in template sees the tools (see EvalConfig).")] = "model",
     dtype: Annotated[str, typer.Option(help="auto (bf16 only where it is faster here; `tooltune status` shows the choice), fp32, bf16 or fp16.")] = "auto",
+    prefix_cache_mb: Annotated[int, typer.Option(help="MiB of cached prompt prefixes (system turn + tool listing); 0 turns prefix caching off.")] = DEFAULT_PREFIX_CACHE_MB,
 ) -> None:
     """Run a model on the test splits: batched greedy generation, the serving parser, BFCL-style matching."""
     if ctx.invoked_subcommand is not None:
@@ -283,7 +285,7 @@ def eval_cmd(
     given = {"splits": split.split(",")} if split else {}
     result = run_eval(EvalConfig(model=model, adapter=adapter, data_dir=data, output_dir=output, constrained=constrained,
                                  batch_size=batch_size, max_new_tokens=max_new_tokens, limit=limit,
-                                 tool_listing=tool_listing, dtype=dtype, **given))
+                                 tool_listing=tool_listing, dtype=dtype, prefix_cache_mb=prefix_cache_mb, **given))
     _print_metrics(result.metrics, f"{model}{' + ' + str(adapter) if adapter else ''} → {output}")
 
 

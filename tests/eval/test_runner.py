@@ -48,11 +48,13 @@ def test_left_padded_batches_give_the_same_greedy_outputs_as_one_at_a_time(tiny_
 def test_batches_hold_at_most_max_batch_tokens_padded_prompt_tokens(tiny_loaded, shop_catalog):
     generator = Generator(tiny_loaded, batch_size=4, max_batch_tokens=1000)
     lengths = [600, 400, 300, 250, 240, 100, 90, 80, 70, 60]  # sorted longest first, as generate sorts them
-    batches = generator._batches(list(range(len(lengths))), lengths)
+    batches = generator._batches(list(range(len(lengths))), [(0, n) for n in lengths])
     assert batches == [[0], [1, 2], [3, 4, 5, 6], [7, 8, 9]]
     assert all(len(b) * lengths[b[0]] <= 1000 for b in batches)
     # A prompt longer than the budget still runs, alone.
-    assert generator._batches([0, 1], [5000, 10]) == [[0], [1]]
+    assert generator._batches([0, 1], [(0, 5000), (0, 10)]) == [[0], [1]]
+    # A cached prefix still takes room in every row: the widest prefix plus the longest rest.
+    assert generator._batches([0, 1, 2], [(100, 150), (300, 140), (0, 130)]) == [[0, 1], [2]]
     # The budget changes the batches, not the outputs.
     requests = [([{"role": "user", "content": "Charge John fifty dollars. " * n}], None) for n in (1, 4, 9)]
     roomy = Generator(tiny_loaded, max_new_tokens=8, batch_size=3).generate(requests)

@@ -12,7 +12,7 @@ Output directory::
     OUT/results.jsonl, OUT/metrics.json          all splits together (``split`` on every line)
     OUT/<split>/results.jsonl, metrics.json      one split
     OUT/<split>/agent.jsonl, agent_metrics.json  agent-loop runs of that split's sequences
-    OUT/run.json                                 config, model, splits, timings, machine and precision
+    OUT/run.json                                 config, model, splits, timings, machine and precision, prefix-cache use
 
 ``results.jsonl`` and ``metrics.json`` have the shapes :mod:`tooltune.eval.score` writes, so
 ``tooltune eval compare`` reads a run's output as it reads scored predictions. Each result line
@@ -37,6 +37,7 @@ from tooltune.data.split import SPLITS
 from tooltune.errors import CatalogError, ConfigError, DataError
 from tooltune.eval.generate import Generation, Generator, stats
 from tooltune.eval.metrics import ExampleResult, Metrics, compute_metrics
+from tooltune.eval.prefix import DEFAULT_PREFIX_CACHE_MB, PrefixCache
 from tooltune.eval.score import ScoreResult, score_output, write_results
 from tooltune.formats.chat import use_tool_listing
 from tooltune.tools.catalog import Tool, ToolCatalog
@@ -71,6 +72,9 @@ class EvalConfig(BaseModel):
         "to evaluate a base on the same prompt bytes.")
     device: str = Field("auto", description="auto (CUDA when available), cpu, cuda, cuda:N.")
     dtype: str = Field("auto", description="auto (bf16 where it is faster here: a bf16 GPU, or a CPU with AMX/AVX512-BF16 that the matmul probe confirms; else fp32; $TOOLTUNE_PRECISION overrides), fp32, bf16, fp16.")
+    prefix_cache_mb: int = Field(
+        DEFAULT_PREFIX_CACHE_MB, ge=0, description="MiB of prompt-prefix KV caches (system turn and tool listing, "
+        "prefilled once and shared; outputs unchanged); 0 turns prefix caching off.")
 
     @field_validator("splits")
     @classmethod
@@ -161,7 +165,8 @@ def run_eval(config: EvalConfig) -> EvalResult:
     if config.tool_listing != "model":
         use_tool_listing(loaded.tokenizer, config.tool_listing)
     generator = Generator(loaded, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
-                          constrained=config.constrained)
+                          constrained=config.constrained,
+                          prefix_cache=PrefixCache(config.prefix_cache_mb) if config.prefix_cache_mb else False)
     out = Path(config.output_dir)
     result = EvalResult(output_dir=out, metrics=compute_metrics([]), skipped_splits=skipped, model=loaded.describe())
     started = time.perf_counter()
@@ -185,6 +190,9 @@ def run_eval(config: EvalConfig) -> EvalResult:
         "truncated": sum(r.truncated for r in everything),
         # The timings above are this machine's, in this precision.
         "machine": {**describe_machine().model_dump(), "precision": precision_name(getattr(loaded.model, "dtype", None))},
+        # Agent-loop turns included: prompt tokens, and those the model ran over (less cached prefixes).
+        "prompt_tokens": generator.prompt_tokens, "prefill_tokens": generator.prefill_tokens,
+        "prefix_cache": generator.prefix_cache.stats() if generator.prefix_cache is not None else None,
     }, indent=2) + "\n")
     return result
 

@@ -3,7 +3,8 @@
 Every turn is rendered by :func:`~tooltune.formats.chat.render_chat` and read back by the
 model's :func:`~tooltune.formats.chat.call_format_for` parser (through
 :class:`~tooltune.eval.generate.Generator`), the bytes and parser of training and evaluation,
-so served accuracy is evaluated accuracy.
+so served accuracy is evaluated accuracy. Requests that arrive together are generated in one batch,
+and their tool listings' KV caches are kept across requests (:mod:`tooltune.serve.batching`).
 
 ``tool_choice``:
 
@@ -45,7 +46,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
@@ -55,11 +56,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tooltune.errors import CatalogError, ConfigError, TemplateError
-from tooltune.eval.generate import CALL_TAGS, Generation, Generator
+from tooltune.eval.generate import CALL_TAGS, Generation, Prompt
 from tooltune.eval.model import LoadedModel
+from tooltune.eval.prefix import PrefixCache, prompt_prefix
 from tooltune.formats.base import CallFormat, ParseKind, ToolCall
 from tooltune.serve.drift import DriftMonitor
 from tooltune.serve.feedback import add_feedback_route
+from tooltune.serve.batching import Batcher
 from tooltune.serve.models import ModelNotFound, ModelPool, Served
 from tooltune.serve.requestlog import RequestLog, served_entry
 from tooltune.serve.schemas import ChatRequest, NamedToolChoice, RequestError, check_supported, conversation
@@ -123,8 +126,11 @@ class ChatService:
     def __init__(self, pool: ModelPool, settings: ServeSettings):
         self.pool = pool
         self.settings = settings
+        cache = PrefixCache(settings.prefix_cache_mb) if settings.prefix_cache_mb > 0 else None
+        self.batcher = Batcher(pool, max_new_tokens=settings.max_new_tokens, max_batch=settings.max_batch,
+                               window_ms=settings.batch_window_ms, prefix_cache=cache)
 
-    def prepare(self, request: ChatRequest, service: str | None) -> tuple[Served, str, str | None, int]:
+    def prepare(self, request: ChatRequest, service: str | None) -> tuple[Served, Prompt, str | None, int]:
         """Resolve the model and render the prompt; every client mistake raises RequestError here,
         before any response (or stream) has started."""
         check_supported(request)
@@ -138,13 +144,15 @@ class ChatService:
         messages = conversation(request)
         choice = request.tool_choice or ("auto" if tools else "none")
         loaded = served.loaded
+        offered = tools if choice != "none" else None
         try:
-            prompt = loaded.render(messages, tools if choice != "none" else None)
+            text = loaded.render(messages, offered)
         except TemplateError as e:
             raise RequestError("messages", f"the conversation cannot be rendered with the model's chat template: {e}") from e
+        prefix = prompt_prefix(loaded, messages, offered, text) if self.batcher.prefix_cache is not None else ""
         grammar = self._grammar(loaded, tools, choice, parallel=request.parallel_tool_calls is not False)
         limit = request.max_completion_tokens or request.max_tokens or self.settings.max_new_tokens
-        return served, prompt, grammar, min(limit, self.settings.max_new_tokens)
+        return served, Prompt(text, prefix), grammar, min(limit, self.settings.max_new_tokens)
 
     def _grammar(self, loaded: LoadedModel, tools: list[Tool], choice: Any, *, parallel: bool) -> str | None:
         from tooltune.eval.constrained import require_llguidance, tool_call_grammar
@@ -164,11 +172,10 @@ class ChatService:
             raise RequestError("tool_choice" if forced else None, f"{e} (model {loaded.name!r} writes "
                                f"{loaded.call_format.name} calls).") from e
 
-    def generate(self, served: Served, prompt: str, grammar: str | None, max_new_tokens: int,
+    def generate(self, served: Served, prompt: Prompt, grammar: str | None, max_new_tokens: int,
                  streamer: Any = None) -> Generation:
-        with self.pool.using(served) as loaded:
-            generator = Generator(loaded, max_new_tokens=max_new_tokens, batch_size=1)
-            return generator.generate_prompts([prompt], [grammar] if grammar else None, streamer=streamer)[0]
+        """Generate in the batching queue (:mod:`tooltune.serve.batching`), with requests arriving together."""
+        return self.batcher.generate(served, replace(prompt, grammar=grammar, max_new_tokens=max_new_tokens, streamer=streamer))
 
 
 def create_app(settings: ServeSettings, pool: ModelPool | None = None) -> FastAPI:
@@ -285,7 +292,7 @@ class _TextStreamer:
         self.out.put(None)
 
 
-async def _stream(service: ChatService, served: Served, prompt: str, grammar: str | None, limit: int, choice: Any,
+async def _stream(service: ChatService, served: Served, prompt: Prompt, grammar: str | None, limit: int, choice: Any,
                   stop: list[str], include_usage: bool, parallel: bool, chunk_id: str,
                   log: Callable[[Turn], None]) -> AsyncIterator[str]:
     """SSE chunks in OpenAI's shape. Text is streamed as it is generated; call markup is held

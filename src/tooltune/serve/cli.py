@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from tooltune.eval.prefix import DEFAULT_PREFIX_CACHE_MB
+
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     """Add ``serve`` and ``chat`` to the top level of ``app``."""
@@ -32,6 +34,9 @@ def serve(
     log_max_mb: Annotated[float, typer.Option(help="Start a new log file past this size (and each UTC day).")] = 64.0,
     watch: Annotated[Optional[list[str]], typer.Option(help="Live tool source to check deployed registry versions against (schema drift): mcp-http:URL, 'mcp-stdio:CMD', openapi:PATH, file:PATH; repeatable.")] = None,
     drift_interval: Annotated[float, typer.Option(help="Minutes between drift checks of --watch sources (0: only at start).")] = 10.0,
+    prefix_cache_mb: Annotated[int, typer.Option(help="MiB of prompt-prefix KV caches kept across requests; 0 turns prefix caching off.")] = DEFAULT_PREFIX_CACHE_MB,
+    max_batch: Annotated[int, typer.Option(help="Most concurrent requests for one model generated together.")] = 8,
+    batch_window_ms: Annotated[float, typer.Option(help="How long a request waits for others to batch with.")] = 20.0,
 ) -> None:
     """Serve an OpenAI-compatible /v1/chat/completions with tool calling (or launch vLLM for it)."""
     from tooltune.serve.settings import ServeSettings, parse_adapter_options
@@ -46,7 +51,8 @@ def serve(
                                  constrained=constrained, host=host, port=port, max_new_tokens=max_new_tokens,
                                  device=device, dtype=dtype, engine=engine, log_dir=log_dir,  # type: ignore[arg-type]
                                  request_log=not no_log, log_max_mb=log_max_mb,
-                                 watch=[parse_source(w) for w in watch or []], drift_interval=drift_interval)
+                                 watch=[parse_source(w) for w in watch or []], drift_interval=drift_interval,
+                                 prefix_cache_mb=prefix_cache_mb, max_batch=max_batch, batch_window_ms=batch_window_ms)
     except ValidationError as e:
         raise ConfigError("serve: " + "; ".join(f"{'.'.join(map(str, err['loc'])) or 'options'}: "
                                                 f"{err['msg'].removeprefix('Value error, ')}" for err in e.errors())) from e

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from tooltune.errors import ConfigError
 from tooltune.tools.sources import ServiceSource
+from tooltune.eval.prefix import DEFAULT_PREFIX_CACHE_MB
 
 Engine = Literal["transformers", "vllm"]
 SERVICE_HEADER = "X-Tooltune-Service"
@@ -47,6 +48,12 @@ class ServeSettings(BaseModel):
     watch: list[ServiceSource] = Field(
         default_factory=list, description="Live tool sources; deployed registry versions are checked against them for schema drift.")
     drift_interval: float = Field(10.0, ge=0, description="Minutes between drift checks (0: only at start).")
+    prefix_cache_mb: int = Field(
+        DEFAULT_PREFIX_CACHE_MB, ge=0,
+        description="MiB of prefix KV caches kept across requests (LRU keyed by model, adapter and prefix tokens); 0 turns prefix caching off.")
+    max_batch: int = Field(8, ge=1, description="Most requests for one model generated together.")
+    batch_window_ms: float = Field(
+        20.0, ge=0, description="How long the first waiting request waits for others to batch with (milliseconds).")
 
     @field_validator("adapters")
     @classmethod
