@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from tooltune.errors import DataError
 from tooltune.formats.base import ToolCall
+from tooltune.safeload import loads_json
 from tooltune.tools.catalog import Tool, ToolCatalog, content_hash
 
 REFERENCE = re.compile(r"\{(prev|steps\[(\d+)\])((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])+)\}")
@@ -245,7 +246,7 @@ def read_jsonl(path: str | Path) -> Iterator[Example]:
             if not line.strip():
                 continue
             try:
-                yield Example.model_validate_json(line)
+                yield Example.model_validate(loads_json(line))
             except ValueError as e:
                 raise DataError(f"{path}:{lineno}: not a valid example: {e}") from e
 

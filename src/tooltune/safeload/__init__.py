@@ -15,7 +15,7 @@ The limits are far above what real files need; they are module constants, docume
 docs/api.md (Limits).
 """
 
-from tooltune.safeload.json_reader import JSONLimitError, loads_json, read_json
+from tooltune.safeload.json_reader import JSONLimitError, loads_json, raw_decode, read_json
 from tooltune.safeload.limits import ALIAS_BUDGET_FACTOR, ALIAS_BUDGET_MIN_NODES, MAX_DEPTH, MAX_NUMBER_CHARS
 from tooltune.safeload.text import read_text
 from tooltune.safeload.yaml_loader import SafeYAMLLoader, YAMLLimitError, load_yaml, read_yaml
@@ -23,5 +23,5 @@ from tooltune.safeload.yaml_loader import SafeYAMLLoader, YAMLLimitError, load_y
 __all__ = [
     "ALIAS_BUDGET_FACTOR", "ALIAS_BUDGET_MIN_NODES", "MAX_DEPTH", "MAX_NUMBER_CHARS",
     "JSONLimitError", "SafeYAMLLoader", "YAMLLimitError",
-    "load_yaml", "loads_json", "read_json", "read_text", "read_yaml",
+    "load_yaml", "loads_json", "raw_decode", "read_json", "read_text", "read_yaml",
 ]

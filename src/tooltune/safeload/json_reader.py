@@ -56,6 +56,23 @@ def loads_json(text: str) -> Any:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_int=_int, parse_float=_float, parse_constant=_constant)
+
+
+def raw_decode(text: str, pos: int = 0) -> tuple[Any, int]:
+    """``JSONDecoder.raw_decode`` with the limits: the value starting at ``pos`` and where it ends
+    (for files that hold a sequence of values, such as a JSON array read item by item)."""
+    try:
+        value, end = _DECODER.raw_decode(text, pos)
+    except _Refused as e:
+        raise JSONLimitError(str(e), text, max(pos, text.find(e.text, pos))) from None
+    except RecursionError:
+        raise JSONLimitError(f"nested deeper than {limits.MAX_DEPTH} levels", text, pos) from None
+    if _depth_over(value):
+        raise JSONLimitError(f"nested deeper than {limits.MAX_DEPTH} levels", text, pos)
+    return value, end
+
+
 def _depth_over(value: Any) -> bool:
     stack = [(value, 1)]
     while stack:

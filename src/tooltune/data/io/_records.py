@@ -23,6 +23,7 @@ from tooltune.data.quarantine import QuarantineRecord
 from tooltune.errors import DataError, TemplateError, TooltuneError
 from tooltune.formats import ToolCall, get_format
 from tooltune.formats.chat import assistant_message, tool_call_from_message
+from tooltune.safeload import loads_json, raw_decode
 from tooltune.tools.catalog import Tool, ToolCatalog
 
 
@@ -84,22 +85,22 @@ def json_records(path: Path) -> Iterator[tuple[int, Any, str | None]]:
     if text.lstrip().startswith("["):
         yield from _array_records(path, text)
         return
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # split("\n"), not splitlines(): JSON strings may hold U+2028, which splitlines breaks on.
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
-            yield lineno, json.loads(line), None
+            yield lineno, loads_json(line), None
         except json.JSONDecodeError as e:
             yield lineno, line, f"not valid JSON ({e.msg}, column {e.colno})"
 
 
 def _array_records(path: Path, text: str) -> Iterator[tuple[int, Any, None]]:
-    decoder = json.JSONDecoder()
     lines = _LineCounter(text)
     pos = _skip_space(text, text.index("[") + 1)
     while not text.startswith("]", pos):
         try:
-            value, end = decoder.raw_decode(text, pos)
+            value, end = raw_decode(text, pos)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); fix the file or convert it to JSONL.") from e
         yield lines.at(pos), value, None
@@ -165,7 +166,7 @@ def tool_names(tools: Any, dialect: str | None = None) -> list[str]:
 def _checked_tool_name(definition: str, dialect: str | None) -> str:
     """The name of a valid tool definition (JSON text). Cached because public sets repeat the
     same tools across thousands of records and the JSON Schema meta-check dominates import time."""
-    item = json.loads(definition)
+    item = loads_json(definition)
     return Tool.from_dict(to_json_schema_tool(item, dialect) if dialect else item, where="definition").name
 
 
@@ -234,7 +235,7 @@ def parse_json_calls(value: Any, where: str) -> list[ToolCall]:
     form), so the rules are the ones evaluation applies; a bad call raises RecordError naming ``where``."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = loads_json(value)
         except json.JSONDecodeError as e:
             raise RecordError(f"{where}: not valid JSON ({e.msg}, column {e.colno})") from None
     items = value if isinstance(value, list) else [value]
@@ -267,7 +268,7 @@ def decode_tools(tools: Any) -> list[Any]:
         return []
     if isinstance(tools, str):
         try:
-            tools = json.loads(tools)
+            tools = loads_json(tools)
         except json.JSONDecodeError as e:
             raise RecordError(f"tools: not valid JSON ({e.msg}, column {e.colno})") from None
     if not isinstance(tools, list):
