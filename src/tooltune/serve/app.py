@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import queue
 import threading
 import time
@@ -48,11 +49,14 @@ from tooltune.errors import CatalogError, ConfigError, TemplateError
 from tooltune.eval.generate import CALL_TAGS, Generation, Generator
 from tooltune.eval.model import LoadedModel
 from tooltune.formats.base import CallFormat, ParseKind, ToolCall
+from tooltune.httpguard import client_address, default_allowed_hosts, install
+from tooltune.serve.limits import check_tool_count, fit_to_context
 from tooltune.serve.models import ModelNotFound, ModelPool, Served
 from tooltune.serve.schemas import ChatRequest, NamedToolChoice, RequestError, check_supported, conversation
 from tooltune.serve.settings import SERVICE_HEADER, ServeSettings
 from tooltune.tools.catalog import Tool
 
+logger = logging.getLogger(__name__)
 
 @dataclass
 class Turn:
@@ -111,6 +115,7 @@ class ChatService:
         """Resolve the model and render the prompt; every client mistake raises RequestError here,
         before any response (or stream) has started."""
         check_supported(request)
+        check_tool_count(request)
         try:
             served = self.pool.resolve(request.model, service)
         except ModelNotFound as e:
@@ -127,7 +132,8 @@ class ChatService:
             raise RequestError("messages", f"the conversation cannot be rendered with the model's chat template: {e}") from e
         grammar = self._grammar(loaded, tools, choice, parallel=request.parallel_tool_calls is not False)
         limit = request.max_completion_tokens or request.max_tokens or self.settings.max_new_tokens
-        return served, prompt, grammar, min(limit, self.settings.max_new_tokens)
+        limit = fit_to_context(loaded, prompt, min(limit, self.settings.max_new_tokens), tools=len(tools))
+        return served, prompt, grammar, limit
 
     def _grammar(self, loaded: LoadedModel, tools: list[Tool], choice: Any, *, parallel: bool) -> str | None:
         from tooltune.eval.constrained import require_llguidance, tool_call_grammar
@@ -168,6 +174,9 @@ def create_app(settings: ServeSettings, pool: ModelPool | None = None) -> FastAP
     app = FastAPI(title="tooltune serve", version="1", docs_url=None, redoc_url=None)
     app.state.pool = pool
     _error_handlers(app)
+    install(app, max_body_bytes=settings.max_body_bytes, trusted_proxies=settings.trusted_proxies,
+            allowed_hosts=default_allowed_hosts(settings.host, settings.allowed_hosts),
+            error_body=lambda status, message: _error_body(None, message), on_refusal=_log_refusal)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -304,6 +313,10 @@ def _safe_prefix(text: str, fmt: CallFormat, choice: Any, stop: list[str]) -> st
 
 
 # -- errors ---------------------------------------------------------------------------------
+
+
+def _log_refusal(scope: dict[str, Any], status: int, message: str) -> None:
+    logger.warning("refused %s %s from %s: %d %s", scope["method"], scope["path"], client_address(scope), status, message)
 
 
 def _error_body(param: str | None, message: str, kind: str = "invalid_request_error", code: str | None = None) -> dict[str, Any]:
