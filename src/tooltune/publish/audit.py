@@ -32,6 +32,7 @@ class AuditEntry(BaseModel):
     status_code: int
     outcome: str
     detail: str | None = None
+    client: str | None = None
 
 
 class AuditLog:
@@ -48,10 +49,10 @@ class AuditLog:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def record(self, *, service: str, subject: str | None, roles: list[str] | tuple[str, ...], method: str,
-               resource: str, status_code: int, outcome: str, detail: str | None = None) -> None:
+               resource: str, status_code: int, outcome: str, detail: str | None = None, client: str | None = None) -> None:
         with self._sessions.begin() as s:
             s.add(AccessAudit(service=service, subject=subject, roles=list(roles), method=method, resource=resource,
-                              status_code=status_code, outcome=outcome, detail=detail))
+                              status_code=status_code, outcome=outcome, detail=detail, client=client))
 
     def entries(self, service: str | None = None, limit: int | None = None) -> list[AuditEntry]:
         """Newest first."""

@@ -27,13 +27,17 @@ def serve(
     engine: Annotated[str, typer.Option(help="transformers (this process) or vllm (writes and runs `vllm serve`).")] = "transformers",
     dry_run: Annotated[bool, typer.Option(help="With --engine vllm: write and print the command, do not start it.")] = False,
     out: Annotated[Path, typer.Option(help="With --engine vllm: where the chat template and launch script go.")] = Path(".tooltune/vllm"),
+    trusted_proxy: Annotated[Optional[list[str]], typer.Option(help="Reverse proxy whose X-Forwarded-For is believed (repeatable).")] = None,
+    allowed_host: Annotated[Optional[list[str]], typer.Option(help="Host header name answered (repeatable; default on loopback: localhost, 127.0.0.1, ::1).")] = None,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted, in bytes.")] = 4 << 20,
 ) -> None:
     """Serve an OpenAI-compatible /v1/chat/completions with tool calling (or launch vLLM for it)."""
     from tooltune.serve.settings import ServeSettings, parse_adapter_options
 
     settings = ServeSettings(model=model, adapters=parse_adapter_options(adapter or []), registry_url=registry,
                              constrained=constrained, host=host, port=port, max_new_tokens=max_new_tokens,
-                             device=device, dtype=dtype, engine=engine)  # type: ignore[arg-type]
+                             device=device, dtype=dtype, engine=engine,  # type: ignore[arg-type]
+                             trusted_proxies=trusted_proxy or [], allowed_hosts=allowed_host, max_body_bytes=max_body_bytes)
     if settings.engine == "vllm":
         _launch_vllm(settings, out, dry_run)
         return
@@ -43,7 +47,8 @@ def serve(
 
     app = create_app(settings)
     typer.echo(f"tooltune serve: {', '.join(app.state.pool.names)} on http://{settings.host}:{settings.port}/v1", err=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    # proxy_headers=False: X-Forwarded-For counts only from settings.trusted_proxies (tooltune.httpguard).
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=False)
 
 
 def _launch_vllm(settings, out: Path, dry_run: bool) -> None:

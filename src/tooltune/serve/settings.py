@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from tooltune.errors import ConfigError
+from tooltune.httpguard import GuardFields
 
 Engine = Literal["transformers", "vllm"]
 SERVICE_HEADER = "X-Tooltune-Service"
@@ -16,7 +17,7 @@ BASE_NAME = "base"
 """The ``model`` value that selects the base model without any adapter."""
 
 
-class ServeSettings(BaseModel):
+class ServeSettings(GuardFields):
     """What ``tooltune serve`` serves and how."""
 
     model_config = ConfigDict(extra="forbid")
@@ -34,6 +35,8 @@ class ServeSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Interface to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="Port to listen on (0: any free port).")
     engine: Engine = Field("transformers", description="transformers: this process serves; vllm: launch `vllm serve`.")
+    max_body_bytes: int = Field(  # a long conversation with many tools is larger than the API's bodies
+        4 << 20, gt=0, description="Largest request body accepted, in bytes; a larger one is answered 413 before it is read.")
 
     @field_validator("adapters")
     @classmethod
