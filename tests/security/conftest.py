@@ -50,3 +50,30 @@ def work(tmp_path: Path) -> Path:
 @pytest.fixture
 def box(work: Path, confined: None) -> Sandbox:
     return Sandbox(work)
+
+
+@pytest.fixture(scope="session")
+def serve_app(tmp_path_factory):
+    """An in-process ``tooltune serve`` app over the packaged 1.25M-parameter base with its own
+    template removed (so it writes hermes calls, the format with a decoding grammar), keeping the
+    base's real 1,024-token context."""
+    import json
+
+    from tooltune.serve.app import create_app
+    from tooltune.serve.settings import ServeSettings
+    from tooltune.train.base import resolve_model_name
+
+    target = tmp_path_factory.mktemp("security-base") / "model"
+    shutil.copytree(resolve_model_name("builtin"), target)
+    (target / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((target / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (target / "tokenizer_config.json").write_text(json.dumps(config))
+    return create_app(ServeSettings(model=str(target), max_new_tokens=24, max_body_bytes=1 << 20))
+
+
+@pytest.fixture
+def serve_client(serve_app):
+    from fastapi.testclient import TestClient
+
+    return TestClient(serve_app, base_url="http://127.0.0.1")
