@@ -52,9 +52,10 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = self._check_host(scope) or self._check_length(scope)
+        refusal = self._check_host(scope)
         if refusal is None and self.authorize is not None and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
-            refusal = self.authorize(scope)
+            refusal = self.authorize(scope)  # a stranger learns nothing, not even the size limit
+        refusal = refusal or self._check_length(scope)
         if refusal is not None:
             await self._refuse(scope, send, refusal)
             return
