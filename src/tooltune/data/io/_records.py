@@ -27,6 +27,10 @@ from tooltune.safeload import loads_json, raw_decode
 from tooltune.tools.catalog import Tool, ToolCatalog
 
 
+SHAPE_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError, TooltuneError)
+"""What converting a record of unexpected shape can raise; each quarantines that record alone."""
+
+
 class RecordError(Exception):
     """Private control flow: a record that cannot become an example; ``reasons`` go to quarantine."""
 
@@ -109,6 +113,10 @@ def _array_records(path: Path, text: str) -> Iterator[tuple[int, Any, None]]:
             pos = _skip_space(text, pos + 1)
         elif not text.startswith("]", pos):
             raise DataError(f"{path}:{lines.at(pos)}: expected ',' or ']' between the items of the JSON array.")
+    rest = _skip_space(text, pos + 1)
+    if rest < len(text):  # '[]' on the first line of a JSONL file would otherwise hide every line after it
+        raise DataError(f"{path}:{lines.at(rest)}: more text after the JSON array that starts the file; a JSON array "
+                        "file holds one array, a JSONL file one JSON object per line.")
 
 
 class _LineCounter:
@@ -140,9 +148,16 @@ def import_records(
             yield quarantine_record(source, [error], value)
             continue
         try:
-            yield to_example(value, RecordContext(f"{options.dataset or fmt}:{path.name}:{line}", options))
+            example = to_example(value, RecordContext(f"{options.dataset or fmt}:{path.name}:{line}", options))
         except RecordError as e:
             yield quarantine_record(source, e.reasons, value)
+        except SHAPE_ERRORS as e:
+            # A field of a type the format never has (a list where text belongs, say) trips the
+            # converter itself: still this record's problem, quarantined, and the next one is read.
+            yield quarantine_record(source, [f"a field has a shape the {fmt} format does not have "
+                                             f"({type(e).__name__}: {e})"], value)
+        else:
+            yield example
 
 
 def tool_names(tools: Any, dialect: str | None = None) -> list[str]:
