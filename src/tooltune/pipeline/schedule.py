@@ -53,6 +53,7 @@ def run_schedule(config_path: Path, *, retrain: str, collect: str, console: Cons
     def collect_job() -> None:
         console.print(f"collected failures: {collect_failures(PipelineConfig.load(config_path))}")
 
+    PipelineConfig.load(config_path)  # a bad config fails now, not at the first cron tick; each run reads it again
     scheduler = BlockingScheduler()
     scheduler.add_job(retrain_job, CronTrigger.from_crontab(retrain), id="retrain", max_instances=1, coalesce=True)
     scheduler.add_job(collect_job, CronTrigger.from_crontab(collect), id="collect", max_instances=1, coalesce=True)

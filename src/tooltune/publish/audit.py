@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import sessionmaker
 
 from tooltune.errors import RegistryError
@@ -42,7 +42,7 @@ class AuditLog:
         self.engine = create_registry_engine(url or default_url())
         try:
             upgrade(self.engine)
-        except OperationalError as e:
+        except DatabaseError as e:  # OperationalError: unreachable; DatabaseError: "file is not a database"
             self.engine.dispose()
             raise RegistryError(f"cannot open the audit database {self.engine.url!r}: {e.orig}. "
                                 "Check --db / $TOOLTUNE_DB_URL.") from e

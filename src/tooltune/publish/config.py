@@ -9,9 +9,10 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from tooltune.errors import ConfigError
+from tooltune.errors import ConfigError, DocumentError
 from tooltune.httpguard import GuardFields
 from tooltune.publish.auth import DEFAULT_ISSUER, Algorithm, TokenRules
+from tooltune.safeload import read_text
 
 KEY_ENV = "TOOLTUNE_PUBLISH_KEY"
 
@@ -75,9 +76,9 @@ def read_key(key_file: Path | None) -> str:
     because a publisher with a well-known key would hand its data to anyone."""
     if key_file is not None:
         try:
-            return key_file.read_text().strip()
-        except OSError as e:
-            raise ConfigError(f"{key_file}: cannot read the key file: {e.strerror}.") from e
+            return read_text(key_file).strip()
+        except DocumentError as e:
+            raise ConfigError(f"{e} (the key file)") from e
     if os.environ.get(KEY_ENV):
         return os.environ[KEY_ENV]
     raise ConfigError(f"no signing key: pass --key-file (HS256 secret or RS256 public key PEM) or set ${KEY_ENV}.")

@@ -35,6 +35,13 @@ class SafeYAMLLoader(yaml.SafeLoader):
         self._expanded = 0
         self._sizes: dict[int, int] = {}
 
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        # The scanner looks ahead over every open '[' for a possible simple key, in time
+        # quadratic in the nesting: 100 KB of '[' took 5 s before the composer saw any of it.
+        if self.flow_level >= limits.MAX_DEPTH:
+            raise YAMLLimitError(None, None, f"nested deeper than {limits.MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(token_class)
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
