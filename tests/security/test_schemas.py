@@ -216,3 +216,30 @@ def test_serve_refuses_too_many_tools(serve_client) -> None:
 def test_serve_hostile_bodies_are_4xx(serve_client, body: str) -> None:
     response = serve_client.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
     assert 400 <= response.status_code < 500, response.text[:300]
+
+
+# -- tools discover: a hostile server's tool list is a clear error, not a traceback ----------------
+
+
+@pytest.mark.parametrize("kind, words", [
+    ("empty-name", "name is empty"), ("deep", "max_depth"), ("enum", "max_enum_values"),
+    ("remote-ref", "not a local reference"),
+])
+def test_discover_refuses_hostile_tools_with_a_clear_error(tmp_path, kind: str, words: str) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    server = Path(__file__).parent / "servers" / "hostile_tools_server.py"
+    command = f"{sys.executable} {server} {kind}"
+    done = subprocess.run([str(Path(sys.executable).with_name("tooltune")), "tools", "discover", "-o",
+                           str(tmp_path / "c.json"), "--mcp-stdio", command, "--timeout", "60"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert words in " ".join(done.stderr.split())  # rich wraps long lines
+    empty = tmp_path / "tools.json"
+    empty.write_text(json.dumps({"tools": [{"name": "", "description": "x"}]}))
+    with pytest.raises(CatalogError, match=r"tools\[0\]: name is empty"):
+        from tooltune.tools.discover import discover_file
+
+        discover_file(empty)
