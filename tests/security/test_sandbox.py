@@ -212,7 +212,7 @@ def test_regex_bombs_stop_with_a_clear_error(work: Path, monkeypatch: pytest.Mon
         tools.Grep(pattern=pattern, path="/workspace/bomb.txt")
     except ToolError as e:
         assert "took longer than 0.3 s" in str(e)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 15  # unbounded, these run for hours; the slack is for a loaded CI box
 
 
 def test_glob_bombs_stop(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,7 +229,7 @@ def test_glob_bombs_stop(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             assert tools.Glob(pattern=pattern).files == []
         except ToolError as e:
             assert "took longer" in str(e)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 15
 
 
 def test_invalid_and_oversized_patterns_are_refused(work: Path) -> None:

@@ -243,3 +243,40 @@ def test_discover_refuses_hostile_tools_with_a_clear_error(tmp_path, kind: str, 
         from tooltune.tools.discover import discover_file
 
         discover_file(empty)
+
+
+# -- property test: whatever a schema holds, each stage answers or refuses the documented way ------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+KEYWORDS = ["type", "properties", "required", "items", "enum", "const", "$ref", "$defs", "definitions", "anyOf", "oneOf",
+            "allOf", "not", "additionalProperties", "pattern", "format", "minimum", "maxLength", "default", "description",
+            "prefixItems", "patternProperties", "if", "then", "else", "$id", "$anchor", "$schema"]
+leaf = (st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=6)
+        | st.sampled_from(["object", "string", "integer", "array", "#", "#/$defs/a", "#/properties/x", "(?<", "[a-", "date",
+                           "http://example.com/x", "a"]))
+schemas = st.recursive(leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.sampled_from(KEYWORDS) | st.sampled_from(["a", "x", "y"]), inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(schemas, st.dictionaries(st.sampled_from(["a", "x", "y"]), leaf | st.lists(leaf, max_size=2), max_size=3))
+def test_any_schema_is_a_tool_or_a_catalog_error_and_never_breaks_a_later_stage(schema: Any, arguments: dict) -> None:
+    from tooltune.eval.constrained import tool_call_grammar
+    from tooltune.formats import get_format
+    from tooltune.formats.chat import COMPACT_TEMPLATE, render_chat
+    from tests.conftest import build_tiny_tokenizer
+
+    try:
+        tool = Tool.from_dict({"name": "t", "parameters": schema})
+    except CatalogError:
+        return
+    argument_problems(tool, arguments)  # a list of problems, whatever the arguments
+    for template in (None, COMPACT_TEMPLATE):
+        render_chat(_TOKENIZERS.setdefault(template, build_tiny_tokenizer(template)), [{"role": "user", "content": "x"}], [tool])
+    if pytest.importorskip("llguidance"):
+        tool_call_grammar(get_format("hermes"), [tool])
+
+
+_TOKENIZERS: dict = {}

@@ -65,6 +65,14 @@ def check_limits(schema: Any, *, where: str, limits: SchemaLimits = SCHEMA_LIMIT
         if isinstance(enum, list) and len(enum) > limits.max_enum_values:
             raise SchemaError(f"{where}: parameters{path}.enum lists {len(enum)} values; the limit is "
                               f"{limits.max_enum_values} (max_enum_values). Take free text and check it in the tool.")
+        for keyword in ("$schema", "$id", "$anchor"):
+            if keyword in node and not isinstance(node[keyword], str):
+                raise SchemaError(f"{where}: parameters{path}.{keyword} must be a string, got "
+                                  f"{type(node[keyword]).__name__}.")
+        if path and ("$id" in node or "$schema" in node):
+            # A nested $id moves the base that '#/...' resolves against; one resource per tool keeps refs checkable.
+            raise SchemaError(f"{where}: parameters{path} sets {'$id' if '$id' in node else '$schema'}; only the "
+                              "root of a tool's schema may. Move the definition to $defs and refer to it with $ref.")
         for keyword in _UNSUPPORTED:
             if keyword in node:
                 raise SchemaError(f"{where}: parameters{path} uses {keyword}, which tooltune does not support; "
