@@ -150,22 +150,24 @@ def environment() -> dict[str, str]:
 def hand_over(root: Path, uid: int, gid: int) -> None:
     """Give the working copy to ``uid`` without following links out of it.
 
-    Links are changed themselves (never their targets), and a file with more than one hard link
-    is skipped: its other name may be a host file, which must not change hands."""
-    for folder, dirs, files in os.walk(root):
+    ``os.fwalk`` with directory descriptors: a name is changed relative to its already-open
+    folder, so a folder swapped for a link mid-walk cannot redirect the change; links are changed
+    themselves (never their targets), and a file with more than one hard link is skipped: its
+    other name may be a host file, which must not change hands."""
+    _chown(str(root), uid, gid, None)
+    for _folder, dirs, files, folder_fd in os.fwalk(root, follow_symlinks=False):
         for name in [*dirs, *files]:
-            _chown(os.path.join(folder, name), uid, gid)
-    _chown(str(root), uid, gid)
+            _chown(name, uid, gid, folder_fd)
 
 
-def _chown(path: str, uid: int, gid: int) -> None:
+def _chown(name: str, uid: int, gid: int, folder_fd: int | None) -> None:
     try:
-        st = os.lstat(path)
+        st = os.lstat(name, dir_fd=folder_fd)
+        if (st.st_uid, st.st_gid) == (uid, gid) or (not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1):
+            return
+        os.chown(name, uid, gid, dir_fd=folder_fd, follow_symlinks=False)
     except FileNotFoundError:
-        return
-    if (st.st_uid, st.st_gid) == (uid, gid) or (not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1):
-        return
-    os.chown(path, uid, gid, follow_symlinks=False)
+        pass
 
 
 def sandbox_python() -> str:

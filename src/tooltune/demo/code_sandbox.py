@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -68,6 +69,9 @@ class Sandbox:
     def __init__(self, root: Path, *, commands: Iterable[str] = DEFAULT_COMMANDS):
         self.root = Path(os.path.realpath(root))
         self.commands = frozenset(commands)
+        # One command at a time per working copy: handing it over (a root server) must not race a
+        # command that is still running in it.
+        self._running = threading.Lock()
 
     # ------------------------------------------------------------ paths
 
@@ -117,16 +121,17 @@ class Sandbox:
         inside = mode() == "bwrap"
         steps = [[self._argv(stage, command, inside) for stage in step] for step in _parse(command)]
         confined = confinement() if inside else None  # after the checks: a refusal explains itself first
-        if confined is not None:
-            confined.prepare(self.root)
-        deadline = time.monotonic() + timeout
-        code, out, err = 0, [], []
-        for step in steps:
-            code, stdout, stderr = self._pipeline(step, deadline, command, timeout, confined)
-            out.append(stdout)
-            err.append(stderr)
-            if code != 0:
-                break
+        with self._running:
+            if confined is not None:
+                confined.prepare(self.root)
+            deadline = time.monotonic() + timeout
+            code, out, err = 0, [], []
+            for step in steps:
+                code, stdout, stderr = self._pipeline(step, deadline, command, timeout, confined)
+                out.append(stdout)
+                err.append(stderr)
+                if code != 0:
+                    break
         return code, self._clean("".join(out)), self._clean("".join(err))
 
     def network_isolated(self) -> bool:
