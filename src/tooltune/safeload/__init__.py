@@ -11,8 +11,8 @@ instead of running for minutes or ending in a RecursionError:
 - YAML aliases that expand past a budget (the "billion laughs": nested anchors, each used ten
   times, that a 1 KB file turns into a billion nodes) and aliases that contain themselves.
 
-The limits are far above what real files need; they are module constants, documented in
-docs/api.md (Limits).
+The limits are far above what real files need; they are module constants in
+:mod:`tooltune.safeload.limits`, documented in docs/data-pipeline.md ("Hostile files").
 """
 
 from tooltune.safeload.json_reader import JSONLimitError, loads_json, raw_decode, read_json
