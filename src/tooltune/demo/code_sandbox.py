@@ -69,9 +69,9 @@ class Sandbox:
     def __init__(self, root: Path, *, commands: Iterable[str] = DEFAULT_COMMANDS):
         self.root = Path(os.path.realpath(root))
         self.commands = frozenset(commands)
-        # One command at a time per working copy: handing it over (a root server) must not race a
-        # command that is still running in it.
-        self._running = threading.Lock()
+        self.lock = threading.RLock()
+        """Held by every tool call and command: no command runs while a path is checked and then
+        used (a command could swap a folder for a link in between) or while the copy is handed over."""
 
     # ------------------------------------------------------------ paths
 
@@ -121,7 +121,7 @@ class Sandbox:
         inside = mode() == "bwrap"
         steps = [[self._argv(stage, command, inside) for stage in step] for step in _parse(command)]
         confined = confinement() if inside else None  # after the checks: a refusal explains itself first
-        with self._running:
+        with self.lock:
             if confined is not None:
                 confined.prepare(self.root)
             deadline = time.monotonic() + timeout

@@ -98,14 +98,17 @@ class GlobResult(BaseModel):
     truncated: bool
 
 
-def _host_paths_hidden(method):
-    """An OS error's message names the real path (``[Errno 13] Permission denied: '/srv/…/code/x'``):
-    it reaches the model as the ``/workspace`` path instead."""
+def _sandboxed(method):
+    """One tool call at a time per working copy (``Sandbox.lock``): a path is checked and then
+    used with no command running that could swap a folder for a link in between. An OS error's
+    message names the real path (``[Errno 13] Permission denied: '/srv/…/code/x'``): it reaches
+    the model with ``/workspace`` instead."""
 
     @functools.wraps(method)
     def wrapper(self: CodeTools, *args, **kwargs):
         try:
-            return method(self, *args, **kwargs)
+            with self.sandbox.lock:
+                return method(self, *args, **kwargs)
         except OSError as e:
             raise ToolError(self.sandbox.hide_paths(f"{e.strerror or type(e).__name__}: {e.filename or ''}".rstrip(": "))
                             ) from None
@@ -120,7 +123,7 @@ class CodeTools:
         self.sandbox = sandbox
 
     @tool("Read file", READ_ONLY)
-    @_host_paths_hidden
+    @_sandboxed
     def Read(
         self,
         file_path: FilePath,
@@ -137,7 +140,7 @@ class CodeTools:
                           total_lines=len(lines), truncated=offset - 1 + len(chosen) < len(lines))
 
     @tool("Write file", IDEMPOTENT_WRITE)
-    @_host_paths_hidden
+    @_sandboxed
     def Write(
         self,
         file_path: FilePath,
@@ -154,7 +157,7 @@ class CodeTools:
         return WriteResult(file_path=self.sandbox.show(path), bytes_written=len(data), created=created)
 
     @tool("Edit file", DESTRUCTIVE)
-    @_host_paths_hidden
+    @_sandboxed
     def Edit(
         self,
         file_path: FilePath,
@@ -179,7 +182,7 @@ class CodeTools:
         return EditResult(file_path=self.sandbox.show(path), replacements=count if replace_all else 1)
 
     @tool("Run command", DESTRUCTIVE)
-    @_host_paths_hidden
+    @_sandboxed
     def Bash(
         self,
         command: Annotated[str, Field(min_length=1, description="Command line run in the project root, e.g. 'python -m pytest -q'. "
@@ -192,7 +195,7 @@ class CodeTools:
                           network_isolated=self.sandbox.network_isolated())
 
     @tool("Search file contents", READ_ONLY)
-    @_host_paths_hidden
+    @_sandboxed
     def Grep(
         self,
         pattern: Annotated[str, Field(min_length=1, description=r"Python regular expression; escape special characters: 'Money\(' finds 'Money('.")],
@@ -227,7 +230,7 @@ class CodeTools:
                           counts=counts if output_mode == "count" else {}, num_matches=total)
 
     @tool("Find files", READ_ONLY)
-    @_host_paths_hidden
+    @_sandboxed
     def Glob(
         self,
         pattern: Annotated[str, Field(min_length=1, description="Glob relative to path: '**/*.py' (any depth), 'src/*/*.py', '*.md'.")],
