@@ -220,7 +220,7 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5),
     max_leaves=30,
 )
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 
 @FAST
