@@ -8,6 +8,7 @@
     │   └── DiscoveryTimeout      the source did not answer within the timeout
     ├── FormatError               unknown tool-call format name, or a call that cannot be rendered
     ├── DataError                 a data file or example is invalid (message names file and line)
+    ├── DocumentError             a YAML/JSON file cannot be read: missing, not UTF-8, bad syntax, over a parse limit
     ├── ArgumentError             tool-call arguments do not validate against the tool's schema
     ├── TemplateError             a chat template cannot render the conversation as asked
     ├── TrainError                training cannot start or continue (missing CUDA, data, run dir)
@@ -52,6 +53,11 @@ class FormatError(TooltuneError):
 
 class DataError(TooltuneError):
     """A data file or example is invalid; the message names the file and line (or JSON pointer)."""
+
+
+class DocumentError(TooltuneError):
+    """A YAML or JSON document cannot be read: missing, not UTF-8, malformed, or over a parsing
+    limit (:mod:`tooltune.safeload`); the message names file, line and column."""
 
 
 class ArgumentError(TooltuneError):

@@ -25,7 +25,7 @@ def make_client(tmp_path, sqlite_url):
 
     def make(**settings) -> TestClient:
         fields = {"token": TOKEN, "registry_url": sqlite_url, "work_dir": tmp_path / "work", **settings}
-        client = TestClient(create_app(ApiSettings(**fields)))
+        client = TestClient(create_app(ApiSettings(**fields)), base_url="http://127.0.0.1")
         client.__enter__()
         clients.append(client)
         return client

@@ -58,7 +58,8 @@ def services_url(fleet, name: str) -> str:
 
 
 def services_yaml(tmp_path: Path, ports: dict[str, int], **overrides) -> Path:
-    token = issue_token(SECRET, subject="orchestrator", roles=["ml_orchestrator"], ttl_s=600)
+    token = issue_token(SECRET, subject="orchestrator", roles=["ml_orchestrator"], ttl_s=600,
+                        audience=["shop", "calendar", "weather"])
     (tmp_path / "orchestrator.jwt").write_text(token)
     services = {
         "defaults": {"token_file": "orchestrator.jwt", "retries": 1, "backoff_s": 0.1, "timeout": 30, **overrides},
@@ -146,7 +147,8 @@ def test_a_timeout_is_retried_then_reported(fleet, tmp_path):
 
 
 def test_a_wrong_token_is_reported_not_retried(fleet, tmp_path):
-    wrong = issue_token("another-key-of-the-right-length-32b+", subject="orchestrator", roles=["ml_orchestrator"])
+    wrong = issue_token("another-key-of-the-right-length-32b+", subject="orchestrator", roles=["ml_orchestrator"],
+                        audience="shop")
     config = CollectConfig.parse({"services": [{"url": f"http://127.0.0.1:{fleet['ports']['shop']}", "token": wrong,
                                                 "retries": 3, "backoff_s": 5}]})
     report = collect_all(config, tmp_path / "out")

@@ -43,15 +43,15 @@ def app(tmp_path):
 
 
 def test_every_refusal_is_answered_and_audited(app):
-    client = TestClient(app)
-    good = issue_token(SECRET, subject="orchestrator", roles=["ml_orchestrator"])
-    viewer = issue_token(SECRET, subject="dashboard", roles=["viewer"])
-    expired = issue_token(SECRET, subject="orchestrator", roles=["ml_orchestrator"], now=time.time() - 7200, ttl_s=60)
+    client = TestClient(app, base_url="http://127.0.0.1")
+    good = issue_token(SECRET, subject="orchestrator", roles=["ml_orchestrator"], audience="shop")
+    viewer = issue_token(SECRET, subject="dashboard", roles=["viewer"], audience="shop")
+    expired = issue_token(SECRET, subject="orchestrator", roles=["ml_orchestrator"], audience="shop", now=time.time() - 7200, ttl_s=60)
     header, payload, signature = good.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     forged = base64.urlsafe_b64encode(json.dumps({**claims, "sub": "mallory"}).encode()).rstrip(b"=").decode()
     tampered = f"{header}.{forged}.{signature}"  # the claims changed, the signature did not
-    other_key = issue_token("a-different-secret-of-at-least-32-bytes", subject="orchestrator", roles=["ml_orchestrator"])
+    other_key = issue_token("a-different-secret-of-at-least-32-bytes", subject="orchestrator", roles=["ml_orchestrator"], audience="shop")
 
     answers = {
         "none": client.get(TRAINING),
@@ -85,9 +85,9 @@ def test_every_refusal_is_answered_and_audited(app):
 
 def test_rate_limit_answers_429_with_retry_after_and_is_audited(tmp_path):
     app = make_app(tmp_path, rate_limit=3, rate_window_s=60)
-    client = TestClient(app)
-    orchestrator = bearer(issue_token(SECRET, subject="orchestrator", roles=["ml_orchestrator"]))
-    other = bearer(issue_token(SECRET, subject="orchestrator-2", roles=["ml_orchestrator"]))
+    client = TestClient(app, base_url="http://127.0.0.1")
+    orchestrator = bearer(issue_token(SECRET, subject="orchestrator", roles=["ml_orchestrator"], audience="shop"))
+    other = bearer(issue_token(SECRET, subject="orchestrator-2", roles=["ml_orchestrator"], audience="shop"))
     codes = [client.get(TRAINING, headers=orchestrator).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     limited = client.get(TRAINING, headers=orchestrator)
@@ -104,8 +104,8 @@ def test_rs256_tokens_verify_with_the_public_key_only(tmp_path):
                                         serialization.NoEncryption()).decode()
     public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
                                                    serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    client = TestClient(make_app(tmp_path, key=public_pem, algorithm="RS256"))
-    token = issue_token(private_pem, subject="orchestrator", roles=["ml_orchestrator"], algorithm="RS256")
+    client = TestClient(make_app(tmp_path, key=public_pem, algorithm="RS256"), base_url="http://127.0.0.1")
+    token = issue_token(private_pem, subject="orchestrator", roles=["ml_orchestrator"], audience="shop", algorithm="RS256")
     assert client.get(TRAINING, headers=bearer(token)).status_code == 200
     # An HS256 token "signed" with the public key (the classic algorithm confusion) is refused.
     confused = jwt.encode({"sub": "x", "roles": ["ml_orchestrator"], "exp": int(time.time()) + 60}, "k" * 32)
@@ -113,8 +113,8 @@ def test_rs256_tokens_verify_with_the_public_key_only(tmp_path):
 
 
 def test_etag_pages_formats_and_since(app):
-    client = TestClient(app)
-    auth = bearer(issue_token(SECRET, subject="orchestrator", roles=["ml_orchestrator"]))
+    client = TestClient(app, base_url="http://127.0.0.1")
+    auth = bearer(issue_token(SECRET, subject="orchestrator", roles=["ml_orchestrator"], audience="shop"))
     first = client.get(TRAINING, params={"page_size": 2}, headers=auth)
     body = first.json()
     assert (body["total"], body["pages"], body["next_page"], len(body["items"])) == (3, 2, 2, 2)
@@ -142,7 +142,7 @@ def test_well_known_is_public_and_matches_the_committed_schema(app):
 
     committed = json.loads(SCHEMA_PATH.read_text())
     assert committed == document_schema(), "regenerate: python -c 'from tooltune.publish.document import write_schema; write_schema()'"
-    document = TestClient(app).get("/.well-known/mcp-training-data.json").json()
+    document = TestClient(app, base_url="http://127.0.0.1").get("/.well-known/mcp-training-data.json").json()
     jsonschema.Draft202012Validator(committed).validate(document)
     assert document["counts"] == {"total": 3, "by_source": {"curated": 1, "production": 1, "synthetic": 1}}
     assert document["test_data"] == {"total": 2, "critical_scenarios": 1, "min_accuracy_required": 0.8,
@@ -171,8 +171,8 @@ def test_fuzzed_queries_and_headers_never_cause_a_server_error(tmp_path, mode):
     from hypothesis import given
     from schemathesis.generation import GenerationMode
 
-    app = make_app(tmp_path, rate_limit=100_000)
-    token = issue_token(SECRET, subject="fuzzer", roles=["ml_orchestrator"])
+    app = make_app(tmp_path, rate_limit=100_000, allowed_hosts=["*"])  # schemathesis sends its own Host
+    token = issue_token(SECRET, subject="fuzzer", roles=["ml_orchestrator"], audience="shop")
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} == {"/.well-known/mcp-training-data.json", TRAINING, "/mcp/test-dataset",

@@ -45,6 +45,11 @@ def make_hermes_base(target: Path) -> Path:
     config = json.loads((target / "tokenizer_config.json").read_text())
     config.pop("chat_template", None)
     (target / "tokenizer_config.json").write_text(json.dumps(config))
+    # The built-in template lists tools as JSON Schema, about 3x the base's compact signatures: the
+    # shop's tools no longer fit its 1,024 positions, and serve refuses prompts over the context.
+    # RoPE has no table to outgrow, so the copy may declare more.
+    model_config = json.loads((target / "config.json").read_text())
+    (target / "config.json").write_text(json.dumps({**model_config, "max_position_embeddings": 4096}))
     return target
 
 

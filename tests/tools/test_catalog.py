@@ -59,7 +59,7 @@ def test_duplicate_names_rejected(shop_catalog_dict):
 def test_load_bad_json_names_file_and_line(tmp_path):
     path = tmp_path / "c.json"
     path.write_text('{"tools": [\n  {"name": "x",}\n]}')
-    with pytest.raises(CatalogError, match=r"c\.json:2: not valid JSON"):
+    with pytest.raises(CatalogError, match=r"c\.json:2:16: not valid JSON"):
         ToolCatalog.load(path)
 
 

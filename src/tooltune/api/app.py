@@ -16,7 +16,6 @@ The OpenAPI schema is at ``/openapi.json`` (docs at ``/docs``); the dashboard at
 
 
 import asyncio
-import secrets
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -36,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tooltune.api import datasets as dataset_ops
 from tooltune.api.evaluations import comparison_view, evaluate
+from tooltune.api.guard import guard, record_refusal, token_problem
 from tooltune.api.jobs import JobSupervisor, eta_seconds
 from tooltune.api.schemas import (
     ComparisonView,
@@ -93,15 +93,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                   description="Datasets, training jobs, models, evaluations and comparisons of one tooltune registry.")
     app.state.settings, app.state.registry, app.state.supervisor = settings, registry, supervisor
     _error_handlers(app)
+    guard(app, settings)  # token, Host and body size checked before a body is read
     bearer = HTTPBearer(auto_error=False, description=f"The API token (tooltune api --token, or ${TOKEN_ENV}).")
 
     def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-        if settings.token is None:
-            raise HTTPException(401, f"this API has no token configured, so nothing can be changed; start it with "
-                                     f"--token or ${TOKEN_ENV} set.", headers={"WWW-Authenticate": "Bearer"})
-        if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), settings.token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token: send Authorization: Bearer <token>.",
-                                headers={"WWW-Authenticate": "Bearer"})
+        problem = token_problem(settings, f"Bearer {credentials.credentials}" if credentials else None)
+        if problem:
+            raise HTTPException(401, problem, headers={"WWW-Authenticate": "Bearer"})
 
     def read_access(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         if not settings.reads_open:
@@ -267,6 +265,9 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code in (401, 403):
+            record_refusal(request.method, request.url.path, request.client.host if request.client else "unknown",
+                           exc.status_code, str(exc.detail))
         return JSONResponse({"detail": str(exc.detail)}, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(GateError)

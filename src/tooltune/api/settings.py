@@ -6,13 +6,15 @@ import ipaddress
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from tooltune.httpguard import GuardFields
 
 TOKEN_ENV = "TOOLTUNE_API_TOKEN"
 """Environment variable holding the bearer token that mutating routes require."""
 
 
-class ApiSettings(BaseModel):
+class ApiSettings(GuardFields):
     """What ``tooltune api`` serves, where, and who may change things."""
 
     model_config = ConfigDict(extra="forbid")

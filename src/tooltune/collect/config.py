@@ -22,10 +22,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tooltune.errors import ConfigError
+from tooltune.errors import ConfigError, DocumentError
+from tooltune.safeload import read_yaml
 
 
 class ServiceEntry(BaseModel):
@@ -83,11 +83,9 @@ class CollectConfig(BaseModel):
     def load(cls, path: str | Path) -> CollectConfig:
         path = Path(path)
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read the services file: {e.strerror}.") from e
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from e
+            raw = read_yaml(path) or {}
+        except DocumentError as e:
+            raise ConfigError(str(e)) from e
         config = cls.parse(raw, where=str(path))
         fixed = [s.model_copy(update={"token_file": path.parent / s.token_file})
                  if s.token_file and not s.token_file.is_absolute() else s for s in config.services]

@@ -11,11 +11,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tooltune.data.synth import SynthConfig
-from tooltune.errors import ConfigError
+from tooltune.errors import ConfigError, DocumentError
+from tooltune.safeload import read_yaml
 
 
 class DataConfig(BaseModel):
@@ -79,11 +79,9 @@ class DataConfig(BaseModel):
         Relative paths in the file are taken from the file's folder."""
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read the config: {e.strerror}.") from e
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from e
+            data = read_yaml(path) or {}
+        except DocumentError as e:
+            raise ConfigError(str(e)) from e
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping of DataConfig fields, got {type(data).__name__}.")
         config = build_config({**data, **overrides}, where=str(path))

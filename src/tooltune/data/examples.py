@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from tooltune.errors import DataError
 from tooltune.formats.base import ToolCall
+from tooltune.safeload import loads_json
 from tooltune.tools.catalog import Tool, ToolCatalog, content_hash
 
 REFERENCE = re.compile(r"\{(prev|steps\[(\d+)\])((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])+)\}")
@@ -240,14 +241,23 @@ def target_messages(example: Example) -> list[dict[str, Any]]:
 def read_jsonl(path: str | Path) -> Iterator[Example]:
     """Examples from a JSONL file written by :func:`write_jsonl`; errors name file and line."""
     path = Path(path)
-    with path.open() as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield Example.model_validate_json(line)
-            except ValueError as e:
-                raise DataError(f"{path}:{lineno}: not a valid example: {e}") from e
+    try:
+        f = path.open(encoding="utf-8")
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the examples: {e.strerror or e}.") from e
+    with f:
+        lineno = 0
+        try:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    example = Example.model_validate(loads_json(line))
+                except ValueError as e:
+                    raise DataError(f"{path}:{lineno}: not a valid example: {e}") from e
+                yield example
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}:{lineno + 1}: not UTF-8 text; examples files are JSONL written by tooltune.") from e
 
 
 def write_jsonl(examples: Iterable[Example], path: str | Path) -> int:

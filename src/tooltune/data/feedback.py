@@ -29,6 +29,7 @@ from tooltune.data.located import Located, load_located, read_text
 from tooltune.data.quarantine import QuarantineRecord
 from tooltune.data.vocabulary import DomainVocabulary
 from tooltune.errors import DataError
+from tooltune.safeload import loads_json
 from tooltune.tools.catalog import ToolCatalog
 
 # Log fields that hold no personal data and must stay exact (ids, schemas, ratings, what served).
@@ -232,7 +233,7 @@ def _logged_calls(
         arguments = call.arguments
         if isinstance(arguments, str):
             try:
-                arguments = json.loads(arguments) if arguments.strip() else {}
+                arguments = loads_json(arguments) if arguments.strip() else {}
             except json.JSONDecodeError as e:
                 reasons.append(f"calls[{i}] ({call.name}): arguments are not valid JSON ({e.msg}).")
                 continue
@@ -385,7 +386,7 @@ def _jsonl(path: Path) -> Iterator[tuple[str, Any, str | None]]:
             continue
         where = f"{path}:{lineno}"
         try:
-            yield where, json.loads(line), None
+            yield where, loads_json(line), None
         except json.JSONDecodeError as e:
             yield where, line, f"{where}:{e.colno}: not valid JSON ({e.msg}). Write one JSON object per line."
 

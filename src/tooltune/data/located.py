@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from tooltune.errors import DataError
+from tooltune.safeload import SafeYAMLLoader, load_yaml, loads_json
 
 
 class LinedDict(dict):
@@ -32,15 +33,8 @@ class LinedList(list):
     lines: list[int]
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that builds :class:`LinedDict`/:class:`LinedList` and leaves dates as strings
-    (``2024-01-01`` in a user query or argument must stay the text the user typed)."""
-
-
-_LineLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+class _LineLoader(SafeYAMLLoader):
+    """tooltune's YAML loader (limits, dates left as text) building :class:`LinedDict`/:class:`LinedList`."""
 
 
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode):
@@ -102,7 +96,7 @@ def load_located(path: str | Path) -> Located:
     text = read_text(path)
     if path.suffix.lower() == ".json":
         try:
-            return Located(path, json.loads(text), is_json=True)
+            return Located(path, loads_json(text), is_json=True)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}. Fix the syntax at that position.") from e
     return Located(path, parse_yaml(text, path), is_json=False)
@@ -110,7 +104,7 @@ def load_located(path: str | Path) -> Located:
 
 def parse_yaml(text: str, path: Path) -> Any:
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506  # a SafeLoader subclass
+        return load_yaml(text, _LineLoader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

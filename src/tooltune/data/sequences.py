@@ -15,7 +15,6 @@ depend on which instances ran before it and output stays deterministic for a see
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shutil
@@ -31,6 +30,7 @@ from mcp.server.mcpserver import MCPServer
 
 from tooltune.data.examples import resolve_references
 from tooltune.errors import DataError
+from tooltune.safeload import loads_json
 from tooltune.tools.catalog import ToolCatalog
 
 _SLOT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -186,8 +186,8 @@ def _structured(result: Any) -> Any:
         return result.structured_content
     text = " ".join(getattr(c, "text", "") for c in result.content)
     try:
-        return json.loads(text)
-    except ValueError:
+        return loads_json(text)
+    except ValueError:  # also a JSON document over the parsing limits: kept as the text it is
         return text
 
 

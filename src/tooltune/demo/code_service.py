@@ -20,8 +20,8 @@ Quirks a model has to get right:
 
 from __future__ import annotations
 
+import functools
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Annotated, Literal
@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, Field
 
-from tooltune.demo.code_sandbox import DEFAULT_COMMANDS, ROOT, Sandbox, glob_regex, name_matches, network_isolation
+from tooltune.demo.code_sandbox import DEFAULT_COMMANDS, ROOT, Sandbox, TimedPattern, glob_regex, name_matches, search_pattern
 from tooltune.demo.tooling import DESTRUCTIVE, IDEMPOTENT_WRITE, READ_ONLY, ToolError, register, tool
 
 PROJECT = Path(__file__).with_name("code_project")
@@ -98,6 +98,24 @@ class GlobResult(BaseModel):
     truncated: bool
 
 
+def _sandboxed(method):
+    """One tool call at a time per working copy (``Sandbox.lock``): a path is checked and then
+    used with no command running that could swap a folder for a link in between. An OS error's
+    message names the real path (``[Errno 13] Permission denied: '/srv/…/code/x'``): it reaches
+    the model with ``/workspace`` instead."""
+
+    @functools.wraps(method)
+    def wrapper(self: CodeTools, *args, **kwargs):
+        try:
+            with self.sandbox.lock:
+                return method(self, *args, **kwargs)
+        except OSError as e:
+            raise ToolError(self.sandbox.hide_paths(f"{e.strerror or type(e).__name__}: {e.filename or ''}".rstrip(": "))
+                            ) from None
+
+    return wrapper
+
+
 class CodeTools:
     """The coding tools over one sandboxed working copy."""
 
@@ -105,6 +123,7 @@ class CodeTools:
         self.sandbox = sandbox
 
     @tool("Read file", READ_ONLY)
+    @_sandboxed
     def Read(
         self,
         file_path: FilePath,
@@ -121,6 +140,7 @@ class CodeTools:
                           total_lines=len(lines), truncated=offset - 1 + len(chosen) < len(lines))
 
     @tool("Write file", IDEMPOTENT_WRITE)
+    @_sandboxed
     def Write(
         self,
         file_path: FilePath,
@@ -137,6 +157,7 @@ class CodeTools:
         return WriteResult(file_path=self.sandbox.show(path), bytes_written=len(data), created=created)
 
     @tool("Edit file", DESTRUCTIVE)
+    @_sandboxed
     def Edit(
         self,
         file_path: FilePath,
@@ -161,6 +182,7 @@ class CodeTools:
         return EditResult(file_path=self.sandbox.show(path), replacements=count if replace_all else 1)
 
     @tool("Run command", DESTRUCTIVE)
+    @_sandboxed
     def Bash(
         self,
         command: Annotated[str, Field(min_length=1, description="Command line run in the project root, e.g. 'python -m pytest -q'. "
@@ -169,9 +191,11 @@ class CodeTools:
     ) -> BashResult:
         """Run an allow-listed command (ls, cat, grep, find, python, pytest, ...) without network access."""
         code, stdout, stderr = self.sandbox.run(command, timeout)
-        return BashResult(command=command, exit_code=code, stdout=stdout, stderr=stderr, network_isolated=network_isolation())
+        return BashResult(command=command, exit_code=code, stdout=stdout, stderr=stderr,
+                          network_isolated=self.sandbox.network_isolated())
 
     @tool("Search file contents", READ_ONLY)
+    @_sandboxed
     def Grep(
         self,
         pattern: Annotated[str, Field(min_length=1, description=r"Python regular expression; escape special characters: 'Money\(' finds 'Money('.")],
@@ -181,12 +205,7 @@ class CodeTools:
             description="files_with_matches (default): file paths; content: matching lines; count: matches per file.")] = "files_with_matches",
     ) -> GrepResult:
         """Search file contents with a regular expression."""
-        try:
-            regex = re.compile(pattern)
-        except re.error as e:
-            escaped = re.escape(pattern)
-            raise ToolError(f"pattern {pattern!r} is not a valid regular expression ({e}); to search for the text "
-                            f"literally, escape special characters: {escaped!r}.") from None
+        regex = search_pattern(pattern)
         base = self.sandbox.resolve(path or str(ROOT), "path")
         if not base.exists():
             raise ToolError(f"path {path!r} does not exist; use Glob to find the right folder.")
@@ -211,6 +230,7 @@ class CodeTools:
                           counts=counts if output_mode == "count" else {}, num_matches=total)
 
     @tool("Find files", READ_ONLY)
+    @_sandboxed
     def Glob(
         self,
         pattern: Annotated[str, Field(min_length=1, description="Glob relative to path: '**/*.py' (any depth), 'src/*/*.py', '*.md'.")],
@@ -225,7 +245,7 @@ class CodeTools:
         base = self.sandbox.resolve(path or str(ROOT), "path")
         if not base.is_dir():
             raise ToolError(f"path {path!r} is not a folder; give the folder to search in, e.g. '{ROOT}/src'.")
-        regex = glob_regex(pattern)
+        regex = TimedPattern(glob_regex(pattern), f"glob {pattern!r}")
         found = sorted(self.sandbox.show(f) for f in self._walk(base) if regex.match(f.relative_to(base).as_posix()))
         return GlobResult(pattern=pattern, path=self.sandbox.show(base), files=found[:MAX_RESULTS],
                           truncated=len(found) > MAX_RESULTS)

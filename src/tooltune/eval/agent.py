@@ -38,7 +38,6 @@ and copies its database for every run, which is far cheaper than re-seeding.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections import Counter
@@ -59,6 +58,7 @@ from tooltune.eval.match import check_call
 from tooltune.eval.metrics import Rate
 from tooltune.formats.base import CallFormat, ParseKind, ToolCall
 from tooltune.formats.chat import assistant_message
+from tooltune.safeload import loads_json
 from tooltune.tools.catalog import Tool, ToolCatalog
 
 AGENT_RESULTS_FILE = "agent.jsonl"
@@ -421,8 +421,8 @@ async def execute_call(client: Client, name: str, arguments: dict[str, Any]) -> 
     if result.structured_content is not None:
         return Executed(name=name, arguments=arguments, result=result.structured_content, is_error=False)
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = loads_json(text)
+    except ValueError:  # also a JSON document over the parsing limits: kept as the text it is
         value = text
     return Executed(name=name, arguments=arguments, result=value, is_error=False)
 

@@ -27,8 +27,9 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from tooltune.data.examples import Category
-from tooltune.errors import DataError
+from tooltune.errors import DataError, DocumentError
 from tooltune.eval.score import METRICS_FILE, RESULTS_FILE
+from tooltune.safeload import loads_json, read_text
 
 LATENCY_KEYS = ("latency_ms_p50", "latency_ms_p95", "tokens_per_s")
 HEADLINE_KEYS = ("exact_match", "tool_detection", "tool_selection", "parameter_accuracy", "clarify_accuracy")
@@ -202,11 +203,11 @@ def _read_results(directory: Path) -> dict[str, dict[str, Any]]:
         raise DataError(f"{path}: not found; an eval output directory holds {RESULTS_FILE} and {METRICS_FILE} "
                         "(written by `tooltune eval score` or the eval runner).")
     out: dict[str, dict[str, Any]] = {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = loads_json(line)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg}).") from e
         if not isinstance(record, dict) or not isinstance(record.get("id"), str) or not isinstance(record.get("correct"), bool):
@@ -217,12 +218,19 @@ def _read_results(directory: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _text(path: Path) -> str:
+    try:
+        return read_text(path)
+    except DocumentError as e:
+        raise DataError(str(e)) from e
+
+
 def _read_metrics(directory: Path) -> dict[str, Any]:
     path = directory / METRICS_FILE
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text())
+        data = loads_json(_text(path))
     except json.JSONDecodeError as e:
         raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg}).") from e
     if not isinstance(data, dict):

@@ -18,6 +18,7 @@ The grammar of one turn, for the ``hermes`` format (the built-in template's and 
   tells the model not to write) is not allowed, so a turn is never half text, half call.
 - **Arguments follow each tool's JSON Schema**: types, enums, ``required``; parameters outside
   ``properties`` are refused (``additionalProperties: false`` unless the schema allows more).
+  Local ``$ref`` s (``#/$defs/…``, recursive ones too) resolve inside each tool's own schema.
   Keys come in the schema's property order, and JSON uses the separators ``tojson`` writes
   (``", "`` and ``": "``), the bytes the model was trained on. Keywords llguidance does not
   implement (``format``, ``pattern`` with look-arounds …) are ignored (``lenient``) rather than
@@ -40,6 +41,7 @@ from transformers import LogitsProcessor
 from tooltune.errors import ConfigError
 from tooltune.formats.base import CallFormat
 from tooltune.tools.catalog import Tool
+from tooltune.tools.schema_rules import root_schema
 
 EXTRA = "constrained"
 # Separators as json.dumps / jinja's tojson write them: what hermes.render puts in training data.
@@ -89,12 +91,15 @@ def tool_call_grammar(fmt: CallFormat, tools: list[Tool], *, allow_text: bool = 
 
 
 def _call_schema(tool: Tool) -> dict[str, Any]:
-    params = dict(tool.parameters) if isinstance(tool.parameters, dict) else {}
+    params = dict(root_schema(tool.parameters)) if isinstance(tool.parameters, dict) else {}
     if not params or params.get("type") not in (None, "object"):
         params = {"type": "object"}
     if "properties" in params and "additionalProperties" not in params:
         params["additionalProperties"] = False
     params.setdefault("type", "object")
+    # The parameters sit inside the turn's schema, so '#/$defs/…' would point at the turn's root;
+    # an $id makes them a resource of their own, where local refs (recursive ones too) resolve.
+    params.setdefault("$id", f"urn:tooltune:tool:{tool.hash}")
     if not _compiles(params):
         params = {"type": "object"}
     return {"type": "object", "properties": {"name": {"const": tool.name}, "arguments": params},

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tooltune.data.examples import Example, read_jsonl
-from tooltune.errors import CatalogError, DataError
+from tooltune.errors import CatalogError, DataError, DocumentError
 from tooltune.eval.match import CallCheck, MatchResult, Reason, expected_calls, match
 from tooltune.eval.metrics import ExampleResult, Metrics, classify_failure, compute_metrics
 from tooltune.formats.base import get_format
+from tooltune.safeload import loads_json, read_text
 from tooltune.tools.catalog import Tool, ToolCatalog
 
 RESULTS_FILE = "results.jsonl"
@@ -103,14 +104,14 @@ def read_predictions(path: str | Path) -> dict[str, str]:
     path = Path(path)
     out: dict[str, str] = {}
     try:
-        lines = path.read_text().splitlines()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read the predictions: {e.strerror}.") from e
+        lines = read_text(path).splitlines()
+    except DocumentError as e:
+        raise DataError(f"{e} (the predictions file)") from e
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = loads_json(line)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg}).") from e
         if not isinstance(record, dict) or not isinstance(record.get("id"), str) or not isinstance(record.get("output"), str):

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from tooltune.errors import TemplateError
 from tooltune.formats.base import CallFormat, ToolCall, format_names, get_format
 from tooltune.tools.catalog import Tool, ToolCatalog
+from tooltune.tools.schema_rules import inline_refs
 
 ArgumentsStyle = Literal["dict", "json"]
 
@@ -285,16 +286,29 @@ def tool_schemas(tools: ToolCatalog | list[Tool] | list[dict[str, Any]] | None) 
 
 def _apply(tokenizer, setup: ChatSetup, messages, tools, *, add_generation_prompt: bool) -> str:
     prepared = [_prepare_message(m, setup) for m in messages]
+    listed = tool_schemas(tools)
+    if listed and PTYPE_MACRO in setup.template:
+        # Signature listings type one property at a time: '{"$ref": "#/$defs/Unit"}' would read as str.
+        listed = [_inlined(t) for t in listed]
     try:
         return tokenizer.apply_chat_template(
             prepared,
-            tools=tool_schemas(tools),
+            tools=listed,
             chat_template=setup.template,
             add_generation_prompt=add_generation_prompt,
             tokenize=False,
         )
     except Exception as e:  # jinja raises its own types; name what we were rendering
         raise TemplateError(f"chat template failed to render {len(messages)} messages: {type(e).__name__}: {e}") from e
+
+
+def _inlined(tool: dict[str, Any]) -> dict[str, Any]:
+    fn = tool.get("function", tool)
+    params = fn.get("parameters")
+    if not isinstance(params, dict) or "$ref" not in json.dumps(params):
+        return tool
+    fn = {**fn, "parameters": inline_refs(params)}
+    return {**tool, "function": fn} if "function" in tool else fn
 
 
 def _prepare_message(message: dict[str, Any], setup: ChatSetup) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tooltune.errors import ConfigError
+from tooltune.errors import ConfigError, DocumentError
+from tooltune.safeload import read_yaml
 
 DEFAULT_PRICES = Path(__file__).with_name("prices.yaml")
 
@@ -70,11 +70,9 @@ def load_prices(path: str | Path | None = None) -> PriceTable:
     """The price table at ``path`` (default: the packaged example table)."""
     path = Path(path) if path is not None else DEFAULT_PRICES
     try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the price table: {e.strerror}.") from e
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+        data = read_yaml(path)
+    except DocumentError as e:
+        raise ConfigError(str(e)) from e
     try:
         return PriceTable.model_validate(data)
     except ValidationError as e:

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tooltune.errors import ConfigError
+from tooltune.errors import ConfigError, DocumentError
+from tooltune.safeload import read_yaml
 from tooltune.registry.gates import GateConfig
 from tooltune.tools.sources import ServiceSource
 
@@ -52,9 +52,9 @@ class PipelineConfig(BaseModel):
         """Read ``path``; relative paths inside it are taken from its folder."""
         path = Path(path)
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"{path}: cannot read the pipeline config: {e}") from e
+            raw = read_yaml(path) or {}
+        except DocumentError as e:
+            raise ConfigError(str(e)) from e
         try:
             config = cls.model_validate(raw)
         except ValidationError as e:

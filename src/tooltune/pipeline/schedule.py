@@ -70,6 +70,7 @@ def run_schedule(config_path: Path, *, retrain: str, collect: str, console: Cons
         stale = [f"{d.model} ({d.service}): {d.summary()}" for d in drift if d.stale]
         console.print(f"drift check: {'stale: ' + '; '.join(stale) if stale else 'every deployed version matches'}")
 
+    PipelineConfig.load(config_path)  # a bad config fails now, not at the first cron tick; each run reads it again
     scheduler = BlockingScheduler()
     scheduler.add_job(retrain_job, CronTrigger.from_crontab(retrain), id="retrain", max_instances=1, coalesce=True)
     scheduler.add_job(collect_job, CronTrigger.from_crontab(collect), id="collect", max_instances=1, coalesce=True)

@@ -10,7 +10,9 @@ The three data routes need a bearer token with the ``ml_orchestrator`` role (401
 one, 403 with another role), count against the caller's rate limit (429 with Retry-After), and
 every request to them — allowed, refused or malformed — is appended to the audit log. The audit
 sits in the route class rather than in a middleware so that it travels with the router into a
-team's own app.
+team's own app. :func:`create_app` adds the request guard (:mod:`tooltune.httpguard`: Host on
+loopback, body size, X-Forwarded-For only from ``trusted_proxies``); a team mounting the router in
+its own app keeps its own.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 
+from tooltune.httpguard import client_address, default_allowed_hosts, install
 from tooltune.publish.audit import AuditLog
 from tooltune.publish.auth import AuthFailure, Caller, require_role, verify_token
 from tooltune.publish.config import PublishConfig
@@ -35,8 +38,8 @@ from tooltune.publish.store import PublishedData
 
 Format = Literal["tooltune", "openai", "chatml"]
 _BEARER = HTTPBearer(auto_error=False, description="JWT with the ml_orchestrator role in its roles claim.")
-_OUTCOMES = {200: "allowed", 304: "not_modified", 401: "unauthenticated", 403: "forbidden", 422: "invalid_request",
-             429: "rate_limited"}
+_OUTCOMES = {200: "allowed", 304: "not_modified", 400: "refused", 401: "unauthenticated", 403: "forbidden",
+             413: "refused", 422: "invalid_request", 429: "rate_limited"}
 
 
 class Publisher:
@@ -58,7 +61,7 @@ class Publisher:
         caller: Caller | None = None
         try:
             caller = verify_token(request.headers.get("authorization"), self.config.key.get_secret_value(),
-                                  self.config.algorithm)
+                                  self.config.algorithm, self.config.token_rules)
         except AuthFailure as e:
             failure = e
         request.state.caller = caller
@@ -110,7 +113,7 @@ def publisher_router(publisher: Publisher) -> APIRouter:
         await run_in_threadpool(
             publisher.audit.record, service=service, subject=caller.subject if caller else None,
             roles=caller.roles if caller else [], method=request.method, resource=resource[:2000], status_code=status,
-            outcome=_OUTCOMES.get(status, "error"), detail=detail)
+            outcome=_OUTCOMES.get(status, "error"), detail=detail, client=client_address(request.scope))
 
     public = APIRouter()
     guarded = APIRouter(route_class=AuditedRoute, dependencies=[Depends(publisher.authorize)])
@@ -177,4 +180,15 @@ def create_app(config: PublishConfig, publisher: Publisher | None = None) -> Fas
     app = FastAPI(title=f"tooltune publisher: {config.service}", version="1")
     app.include_router(publisher_router(publisher))
     app.state.publisher = publisher
+
+    async def refused(scope: dict[str, Any], status: int, message: str) -> None:
+        # Refused before any route ran (Host, body size): audited like the routes' own refusals.
+        resource = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
+        await run_in_threadpool(
+            publisher.audit.record, service=config.service, subject=None, roles=[], method=scope["method"],
+            resource=resource[:2000], status_code=status, outcome=_OUTCOMES.get(status, "refused"), detail=message,
+            client=client_address(scope))
+
+    install(app, max_body_bytes=config.max_body_bytes, allowed_hosts=default_allowed_hosts(config.host, config.allowed_hosts),
+            trusted_proxies=config.trusted_proxies, on_refusal=refused)
     return app

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import sessionmaker
 
 from tooltune.errors import RegistryError
@@ -32,6 +32,7 @@ class AuditEntry(BaseModel):
     status_code: int
     outcome: str
     detail: str | None = None
+    client: str | None = None
 
 
 class AuditLog:
@@ -41,17 +42,17 @@ class AuditLog:
         self.engine = create_registry_engine(url or default_url())
         try:
             upgrade(self.engine)
-        except OperationalError as e:
+        except DatabaseError as e:  # OperationalError: unreachable; DatabaseError: "file is not a database"
             self.engine.dispose()
             raise RegistryError(f"cannot open the audit database {self.engine.url!r}: {e.orig}. "
                                 "Check --db / $TOOLTUNE_DB_URL.") from e
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def record(self, *, service: str, subject: str | None, roles: list[str] | tuple[str, ...], method: str,
-               resource: str, status_code: int, outcome: str, detail: str | None = None) -> None:
+               resource: str, status_code: int, outcome: str, detail: str | None = None, client: str | None = None) -> None:
         with self._sessions.begin() as s:
             s.add(AccessAudit(service=service, subject=subject, roles=list(roles), method=method, resource=resource,
-                              status_code=status_code, outcome=outcome, detail=detail))
+                              status_code=status_code, outcome=outcome, detail=detail, client=client))
 
     def entries(self, service: str | None = None, limit: int | None = None) -> list[AuditEntry]:
         """Newest first."""

@@ -26,6 +26,11 @@ def publish(
     rate_limit: Annotated[int, typer.Option(help="Requests per caller per window.")] = 100,
     rate_window: Annotated[float, typer.Option(help="Rate-limit window in seconds.")] = 3600.0,
     db: Annotated[Optional[str], typer.Option(help="Audit log database URL (default: $TOOLTUNE_DB_URL, else .tooltune/registry.db).")] = None,
+    issuer: Annotated[str, typer.Option(help="Tokens must carry this iss claim.")] = "tooltune",
+    audience: Annotated[Optional[str], typer.Option(help="Tokens must carry this aud claim (default: the service name).")] = None,
+    max_token_lifetime: Annotated[float, typer.Option(help="Longest token lifetime (exp - iat) accepted, in seconds.")] = 86400.0,
+    trusted_proxy: Annotated[Optional[list[str]], typer.Option(help="Reverse proxy whose X-Forwarded-For is believed (repeatable).")] = None,
+    allowed_host: Annotated[Optional[list[str]], typer.Option(help="Host header name answered (repeatable; default on loopback: localhost, 127.0.0.1, ::1).")] = None,
 ) -> None:
     """Serve a service's training examples and test scenarios to the orchestrator (JWT, audit, rate limit)."""
     import uvicorn
@@ -35,12 +40,15 @@ def publish(
 
     config = PublishConfig.parse({
         "service": service, "data_dir": data, "tests": tests, "catalog": catalog, "key": read_key(key_file),
-        "algorithm": algorithm, "rate_limit": rate_limit, "rate_window_s": rate_window, "db_url": db})
+        "algorithm": algorithm, "rate_limit": rate_limit, "rate_window_s": rate_window, "db_url": db, "host": host,
+        "issuer": issuer, "audience": audience, "max_token_lifetime_s": max_token_lifetime,
+        "trusted_proxies": trusted_proxy or [], "allowed_hosts": allowed_host})
     app = create_app(config)
     document = app.state.publisher.data.document()
     typer.echo(f"publishing {service}: {document.counts.total} training examples, {document.test_data.total} tests "
                f"on http://{host}:{port}", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # proxy_headers=False: X-Forwarded-For counts only from config.trusted_proxies (tooltune.httpguard).
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 def collect(

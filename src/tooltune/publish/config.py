@@ -7,15 +7,17 @@ from pathlib import Path
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from tooltune.errors import ConfigError
-from tooltune.publish.auth import Algorithm
+from tooltune.errors import ConfigError, DocumentError
+from tooltune.httpguard import GuardFields
+from tooltune.publish.auth import DEFAULT_ISSUER, Algorithm, TokenRules
+from tooltune.safeload import read_text
 
 KEY_ENV = "TOOLTUNE_PUBLISH_KEY"
 
 
-class PublishConfig(BaseModel):
+class PublishConfig(GuardFields):
     """One service's publisher."""
 
     model_config = ConfigDict(extra="forbid")
@@ -26,6 +28,11 @@ class PublishConfig(BaseModel):
     catalog: Path | None = Field(None, description="Tool catalog JSON; default: DIR/catalog.json.")
     key: SecretStr = Field(description="HS256 secret, or the RS256 public key (PEM), that tokens are verified with.")
     algorithm: Algorithm = Field("HS256", description="JWT algorithm: HS256 (shared secret) or RS256 (public key).")
+    issuer: str = Field(DEFAULT_ISSUER, min_length=1, description="Tokens must carry this iss claim.")
+    audience: str | None = Field(None, description="Tokens must carry this aud claim; default: the service name.")
+    max_token_lifetime_s: float = Field(
+        86_400.0, gt=0, description="Longest token lifetime (exp - iat) accepted, in seconds, even before it expires.")
+    host: str = Field("127.0.0.1", description="Address the publisher listens on (loopback: only local Host names answered).")
     rate_limit: int = Field(100, gt=0, description="Requests per caller per rate_window_s.")
     rate_window_s: float = Field(3600.0, gt=0, description="Window of the rate limit, in seconds.")
     page_size: int = Field(100, gt=0, le=1000, description="Default examples per page (callers may ask for up to 1000).")
@@ -55,6 +62,11 @@ class PublishConfig(BaseModel):
             raise ConfigError(f"invalid publish config: {problems}.") from e
 
     @property
+    def token_rules(self) -> TokenRules:
+        return TokenRules(issuer=self.issuer, audience=self.audience or self.service,
+                          max_lifetime_s=self.max_token_lifetime_s)
+
+    @property
     def catalog_path(self) -> Path:
         return self.catalog or self.data_dir / "catalog.json"
 
@@ -64,9 +76,9 @@ def read_key(key_file: Path | None) -> str:
     because a publisher with a well-known key would hand its data to anyone."""
     if key_file is not None:
         try:
-            return key_file.read_text().strip()
-        except OSError as e:
-            raise ConfigError(f"{key_file}: cannot read the key file: {e.strerror}.") from e
+            return read_text(key_file).strip()
+        except DocumentError as e:
+            raise ConfigError(f"{e} (the key file)") from e
     if os.environ.get(KEY_ENV):
         return os.environ[KEY_ENV]
     raise ConfigError(f"no signing key: pass --key-file (HS256 secret or RS256 public key PEM) or set ${KEY_ENV}.")

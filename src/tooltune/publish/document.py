@@ -16,10 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tooltune.errors import ConfigError
+from tooltune.errors import ConfigError, DocumentError
+from tooltune.safeload import read_yaml
 
 SCHEMA_VERSION = "1"
 SCHEMA_PATH = Path(__file__).parent / "schema" / "mcp-training-data.schema.json"
@@ -56,10 +56,10 @@ class PublicationMetadata(BaseModel):
         if not path.exists():
             return cls()
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = read_yaml(path) or {}
             return cls.model_validate(raw)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from e
+        except DocumentError as e:
+            raise ConfigError(str(e)) from e
         except ValidationError as e:
             problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or '(root)'}: {err['msg']}" for err in e.errors())
             raise ConfigError(f"{path}: {problems}. Fields: {', '.join(cls.model_fields)}.") from e

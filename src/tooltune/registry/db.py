@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from pydantic import BaseModel
 from sqlalchemy import delete, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tooltune.errors import GateError, RegistryError
@@ -107,7 +107,7 @@ class Registry:
         if migrate:
             try:
                 upgrade(self.engine)
-            except OperationalError as e:
+            except DatabaseError as e:  # OperationalError: unreachable; DatabaseError: "file is not a database"
                 self.engine.dispose()
                 raise RegistryError(f"cannot open the registry database {self.url}: {e.orig}. Check the URL "
                                     f"(${URL_ENV} or url=) and that the server is running.") from e

@@ -36,10 +36,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
-from tooltune.errors import ConfigError
+from tooltune.errors import ConfigError, DocumentError
+from tooltune.safeload import read_yaml
 from tooltune.registry.metrics import Breakdown, EvalMetrics
 
 GLOBAL = "global"
@@ -86,12 +86,12 @@ class GateConfig(BaseModel):
     def load(cls, path: str | Path) -> GateConfig:
         """Read a YAML file: the fields at top level, or under a ``gates:`` key."""
         path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"{path}: gate config not found.")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError as e:
-            raise ConfigError(f"{path}: gate config not found.") from e
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from e
+            data = read_yaml(path) or {}
+        except DocumentError as e:
+            raise ConfigError(str(e)) from e
         if isinstance(data, dict) and isinstance(data.get("gates"), dict):
             data = data["gates"]
         return cls.parse(data, where=str(path))

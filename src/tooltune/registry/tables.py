@@ -313,3 +313,5 @@ class AccessAudit(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     """``allowed``, ``unauthenticated``, ``forbidden``, ``rate_limited`` or ``not_modified``."""
     detail: Mapped[str | None] = mapped_column(Text)
+    client: Mapped[str | None] = mapped_column(String(64))
+    """The client's address (a trusted proxy's X-Forwarded-For, else the peer's)."""

@@ -60,9 +60,11 @@ from tooltune.eval.generate import CALL_TAGS, Generation, Prompt
 from tooltune.eval.model import LoadedModel
 from tooltune.eval.prefix import PrefixCache, prompt_prefix
 from tooltune.formats.base import CallFormat, ParseKind, ToolCall
+from tooltune.httpguard import client_address, default_allowed_hosts, install
+from tooltune.serve.batching import Batcher
 from tooltune.serve.drift import DriftMonitor
 from tooltune.serve.feedback import add_feedback_route
-from tooltune.serve.batching import Batcher
+from tooltune.serve.limits import check_tool_count, fit_to_context
 from tooltune.serve.models import ModelNotFound, ModelPool, Served
 from tooltune.serve.requestlog import RequestLog, served_entry
 from tooltune.serve.schemas import ChatRequest, NamedToolChoice, RequestError, check_supported, conversation
@@ -70,7 +72,6 @@ from tooltune.serve.settings import SERVICE_HEADER, WARNING_HEADER, ServeSetting
 from tooltune.tools.catalog import Tool
 
 logger = logging.getLogger(__name__)
-
 
 @dataclass
 class Turn:
@@ -134,6 +135,7 @@ class ChatService:
         """Resolve the model and render the prompt; every client mistake raises RequestError here,
         before any response (or stream) has started."""
         check_supported(request)
+        check_tool_count(request)
         try:
             served = self.pool.resolve(request.model, service)
         except ModelNotFound as e:
@@ -152,7 +154,8 @@ class ChatService:
         prefix = prompt_prefix(loaded, messages, offered, text) if self.batcher.prefix_cache is not None else ""
         grammar = self._grammar(loaded, tools, choice, parallel=request.parallel_tool_calls is not False)
         limit = request.max_completion_tokens or request.max_tokens or self.settings.max_new_tokens
-        return served, Prompt(text, prefix), grammar, min(limit, self.settings.max_new_tokens)
+        limit = fit_to_context(loaded, text, min(limit, self.settings.max_new_tokens), tools=len(tools))
+        return served, Prompt(text, prefix), grammar, limit
 
     def _grammar(self, loaded: LoadedModel, tools: list[Tool], choice: Any, *, parallel: bool) -> str | None:
         from tooltune.eval.constrained import require_llguidance, tool_call_grammar
@@ -207,6 +210,9 @@ def create_app(settings: ServeSettings, pool: ModelPool | None = None) -> FastAP
     app.state.pool, app.state.request_log, app.state.drift = pool, request_log, monitor
     _error_handlers(app)
     add_feedback_route(app, request_log)
+    install(app, max_body_bytes=settings.max_body_bytes, trusted_proxies=settings.trusted_proxies,
+            allowed_hosts=default_allowed_hosts(settings.host, settings.allowed_hosts),
+            error_body=lambda status, message: _error_body(None, message), on_refusal=_log_refusal)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -371,6 +377,10 @@ def _safe_prefix(text: str, fmt: CallFormat, choice: Any, stop: list[str]) -> st
 
 
 # -- errors ---------------------------------------------------------------------------------
+
+
+def _log_refusal(scope: dict[str, Any], status: int, message: str) -> None:
+    logger.warning("refused %s %s from %s: %d %s", scope["method"], scope["path"], client_address(scope), status, message)
 
 
 def _error_body(param: str | None, message: str, kind: str = "invalid_request_error", code: str | None = None) -> dict[str, Any]:

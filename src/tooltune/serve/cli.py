@@ -37,6 +37,9 @@ def serve(
     prefix_cache_mb: Annotated[int, typer.Option(help="MiB of prompt-prefix KV caches kept across requests; 0 turns prefix caching off.")] = DEFAULT_PREFIX_CACHE_MB,
     max_batch: Annotated[int, typer.Option(help="Most concurrent requests for one model generated together.")] = 8,
     batch_window_ms: Annotated[float, typer.Option(help="How long a request waits for others to batch with.")] = 20.0,
+    trusted_proxy: Annotated[Optional[list[str]], typer.Option(help="Reverse proxy whose X-Forwarded-For is believed (repeatable).")] = None,
+    allowed_host: Annotated[Optional[list[str]], typer.Option(help="Host header name answered (repeatable; default on loopback: localhost, 127.0.0.1, ::1).")] = None,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted, in bytes.")] = 4 << 20,
 ) -> None:
     """Serve an OpenAI-compatible /v1/chat/completions with tool calling (or launch vLLM for it)."""
     from tooltune.serve.settings import ServeSettings, parse_adapter_options
@@ -52,7 +55,8 @@ def serve(
                                  device=device, dtype=dtype, engine=engine, log_dir=log_dir,  # type: ignore[arg-type]
                                  request_log=not no_log, log_max_mb=log_max_mb,
                                  watch=[parse_source(w) for w in watch or []], drift_interval=drift_interval,
-                                 prefix_cache_mb=prefix_cache_mb, max_batch=max_batch, batch_window_ms=batch_window_ms)
+                                 prefix_cache_mb=prefix_cache_mb, max_batch=max_batch, batch_window_ms=batch_window_ms,
+                                 trusted_proxies=trusted_proxy or [], allowed_hosts=allowed_host, max_body_bytes=max_body_bytes)
     except ValidationError as e:
         raise ConfigError("serve: " + "; ".join(f"{'.'.join(map(str, err['loc'])) or 'options'}: "
                                                 f"{err['msg'].removeprefix('Value error, ')}" for err in e.errors())) from e
@@ -71,7 +75,8 @@ def serve(
     if settings.watch:
         typer.echo(f"tooltune serve: checking deployed versions against {len(settings.watch)} live tool sources every "
                    f"{settings.drift_interval:g} min", err=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    # proxy_headers=False: X-Forwarded-For counts only from settings.trusted_proxies (tooltune.httpguard).
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=False)
 
 
 def _launch_vllm(settings, out: Path, dry_run: bool) -> None:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tooltune.safeload import loads_json
+
 
 class RequestError(Exception):
     """A client's mistake found after schema validation: answered 400 with ``param`` named."""
@@ -157,7 +159,7 @@ def _call(call: MessageToolCall, where: str) -> dict[str, Any]:
     arguments = call.function.arguments
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
+            arguments = loads_json(arguments) if arguments.strip() else {}
         except json.JSONDecodeError as e:
             raise RequestError(f"{where}.function.arguments", f"arguments are not valid JSON: {e.msg} at position {e.pos}.") from e
         if not isinstance(arguments, dict):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from tooltune.errors import ConfigError
-from tooltune.tools.sources import ServiceSource
 from tooltune.eval.prefix import DEFAULT_PREFIX_CACHE_MB
+from tooltune.httpguard import GuardFields
+from tooltune.tools.sources import ServiceSource
 
 Engine = Literal["transformers", "vllm"]
 SERVICE_HEADER = "X-Tooltune-Service"
@@ -22,7 +23,7 @@ REGISTRY_LOG_DIR = Path(".tooltune/serve-logs")
 """Where production logs go when serving from a registry without --log-dir."""
 
 
-class ServeSettings(BaseModel):
+class ServeSettings(GuardFields):
     """What ``tooltune serve`` serves and how."""
 
     model_config = ConfigDict(extra="forbid")
@@ -54,6 +55,8 @@ class ServeSettings(BaseModel):
     max_batch: int = Field(8, ge=1, description="Most requests for one model generated together.")
     batch_window_ms: float = Field(
         20.0, ge=0, description="How long the first waiting request waits for others to batch with (milliseconds).")
+    max_body_bytes: int = Field(  # a long conversation with many tools is larger than the API's bodies
+        4 << 20, gt=0, description="Largest request body accepted, in bytes; a larger one is answered 413 before it is read.")
 
     @field_validator("adapters")
     @classmethod

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tooltune.errors import CatalogError, SchemaError
+from tooltune.errors import CatalogError, DocumentError, SchemaError
+from tooltune.safeload import read_json
+from tooltune.tools.schema_rules import check_limits, root_schema
 
 CATALOG_FORMAT_VERSION = 1
 EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
@@ -62,11 +64,11 @@ class Tool(BaseModel):
 
     @property
     def properties(self) -> dict[str, Any]:
-        return self.parameters.get("properties") or {}
+        return root_schema(self.parameters).get("properties") or {}
 
     @property
     def required(self) -> list[str]:
-        return list(self.parameters.get("required") or [])
+        return list(root_schema(self.parameters).get("required") or [])
 
     def to_openai(self) -> dict[str, Any]:
         """The OpenAI / Hugging Face ``tools=`` entry for this tool."""
@@ -92,9 +94,20 @@ class Tool(BaseModel):
         if params is None:
             data["parameters"] = dict(EMPTY_PARAMETERS)
         known = set(cls.model_fields)
-        tool = cls.model_validate({k: v for k, v in data.items() if k in known})
+        try:
+            tool = cls.model_validate({k: v for k, v in data.items() if k in known})
+        except ValidationError as e:
+            problems = "; ".join(_field_problem(err) for err in e.errors())
+            raise CatalogError(f"{where}: {problems}.") from None
         check_schema(tool, where=f"{where} ({tool.name})")
         return tool
+
+
+def _field_problem(err: Any) -> str:
+    field = ".".join(str(p) for p in err["loc"]) or "(tool)"
+    if field == "name" and err["type"] in ("string_too_short", "missing"):
+        return 'name is empty; every tool needs the name the model will call it by (e.g. "get_weather")'
+    return f"{field}: {err['msg']} (got {json.dumps(err.get('input'), default=str)[:60]})"
 
 
 def check_schema(tool: Tool, *, where: str) -> None:
@@ -102,7 +115,8 @@ def check_schema(tool: Tool, *, where: str) -> None:
     params = tool.parameters
     if not isinstance(params, dict):
         raise SchemaError(f"{where}: parameters must be a JSON Schema object, got {type(params).__name__}.")
-    if params.get("type", "object") != "object":
+    check_limits(params, where=where)  # before any recursive walk of it
+    if root_schema(params).get("type", "object") != "object":
         raise SchemaError(
             f"{where}: parameters has type {params.get('type')!r}; tool arguments are an object, "
             'so use {"type": "object", "properties": {...}}.'
@@ -197,11 +211,7 @@ class ToolCatalog(BaseModel):
     def load(cls, path: str | Path) -> ToolCatalog:
         path = Path(path)
         try:
-            text = path.read_text()
-        except OSError as e:
-            raise CatalogError(f"{path}: cannot read the catalog: {e.strerror}.") from e
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise CatalogError(f"{path}:{e.lineno}: not valid JSON ({e.msg}).") from e
+            data = read_json(path)
+        except DocumentError as e:
+            raise CatalogError(str(e)) from e
         return cls.from_dict(data, where=str(path))

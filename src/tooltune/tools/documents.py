@@ -9,20 +9,10 @@ from typing import Any
 import yaml
 
 from tooltune.errors import DiscoveryError
+from tooltune.safeload import load_yaml, loads_json
 
-
-class _StringTimestampLoader(yaml.SafeLoader):
-    """SafeLoader that leaves ``2024-01-01`` as a string.
-
-    Plain YAML would turn it into a ``date``, which a JSON Schema ``example`` or ``default``
-    cannot hold and which the catalog could not be saved with.
-    """
-
-
-_StringTimestampLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+# tooltune's YAML loader leaves ``2024-01-01`` as a string: plain YAML would make it a ``date``,
+# which a JSON Schema ``example`` or ``default`` cannot hold and the catalog could not be saved with.
 
 
 def load_document(path: str | Path) -> Any:
@@ -41,14 +31,14 @@ def load_document(path: str | Path) -> Any:
 
 def _parse_json(text: str, path: Path) -> Any:
     try:
-        return json.loads(text)
+        return loads_json(text)
     except json.JSONDecodeError as e:
         raise DiscoveryError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}.") from e
 
 
 def _parse_yaml(text: str, path: Path) -> Any:
     try:
-        return yaml.load(text, Loader=_StringTimestampLoader)  # noqa: S506  # a SafeLoader subclass
+        return load_yaml(text)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

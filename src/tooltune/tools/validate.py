@@ -15,6 +15,7 @@ import jsonschema
 from tooltune.errors import ArgumentError
 from tooltune.formats.base import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog, canonical_json
+from tooltune.tools.schema_rules import root_schema
 
 
 def argument_problems(tool: Tool, arguments: Any, *, allow_extra: bool = False) -> list[str]:
@@ -26,7 +27,8 @@ def argument_problems(tool: Tool, arguments: Any, *, allow_extra: bool = False) 
     if not isinstance(arguments, dict):
         return [f"{tool.name}: arguments must be an object, got {_show(arguments)}"]
     problems = [_message(tool.name, e) for e in _validator(canonical_json(tool.parameters)).iter_errors(arguments)]
-    if not allow_extra and "additionalProperties" not in tool.parameters and "patternProperties" not in tool.parameters:
+    root = root_schema(tool.parameters)
+    if not allow_extra and "additionalProperties" not in root and "patternProperties" not in root:
         known = tool.properties
         problems += [
             f"{tool.name}: unexpected parameter {_show(name)}; known parameters: {', '.join(known) or '(none)'}"

@@ -19,7 +19,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from tooltune.errors import ConfigError
+from tooltune.errors import ConfigError, DocumentError
+from tooltune.safeload import load_yaml, read_yaml
 
 Method = Literal["lora", "qlora", "full"]
 Backend = Literal["hf", "cloud", "prompt"]
@@ -295,7 +296,7 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | tup
             problems.append(f"--set {item!r}: expected key=value, for example lora.r=32.")
             continue
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = load_yaml(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw  # not YAML (an unbalanced bracket, say): keep the text, let the field validate it
         parts = tuple(key.split("."))
@@ -315,15 +316,9 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | tup
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the config: {e.strerror}.") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', None) or e}).") from e
+        data = read_yaml(path)
+    except DocumentError as e:
+        raise ConfigError(str(e)) from e
     if data is None:
         return {}
     if not isinstance(data, dict):

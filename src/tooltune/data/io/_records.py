@@ -23,7 +23,12 @@ from tooltune.data.quarantine import QuarantineRecord
 from tooltune.errors import DataError, TemplateError, TooltuneError
 from tooltune.formats import ToolCall, get_format
 from tooltune.formats.chat import assistant_message, tool_call_from_message
+from tooltune.safeload import loads_json, raw_decode
 from tooltune.tools.catalog import Tool, ToolCatalog
+
+
+SHAPE_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError, TooltuneError)
+"""What converting a record of unexpected shape can raise; each quarantines that record alone."""
 
 
 class RecordError(Exception):
@@ -84,22 +89,22 @@ def json_records(path: Path) -> Iterator[tuple[int, Any, str | None]]:
     if text.lstrip().startswith("["):
         yield from _array_records(path, text)
         return
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # split("\n"), not splitlines(): JSON strings may hold U+2028, which splitlines breaks on.
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
-            yield lineno, json.loads(line), None
+            yield lineno, loads_json(line), None
         except json.JSONDecodeError as e:
             yield lineno, line, f"not valid JSON ({e.msg}, column {e.colno})"
 
 
 def _array_records(path: Path, text: str) -> Iterator[tuple[int, Any, None]]:
-    decoder = json.JSONDecoder()
     lines = _LineCounter(text)
     pos = _skip_space(text, text.index("[") + 1)
     while not text.startswith("]", pos):
         try:
-            value, end = decoder.raw_decode(text, pos)
+            value, end = raw_decode(text, pos)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); fix the file or convert it to JSONL.") from e
         yield lines.at(pos), value, None
@@ -108,6 +113,10 @@ def _array_records(path: Path, text: str) -> Iterator[tuple[int, Any, None]]:
             pos = _skip_space(text, pos + 1)
         elif not text.startswith("]", pos):
             raise DataError(f"{path}:{lines.at(pos)}: expected ',' or ']' between the items of the JSON array.")
+    rest = _skip_space(text, pos + 1)
+    if rest < len(text):  # '[]' on the first line of a JSONL file would otherwise hide every line after it
+        raise DataError(f"{path}:{lines.at(rest)}: more text after the JSON array that starts the file; a JSON array "
+                        "file holds one array, a JSONL file one JSON object per line.")
 
 
 class _LineCounter:
@@ -139,9 +148,16 @@ def import_records(
             yield quarantine_record(source, [error], value)
             continue
         try:
-            yield to_example(value, RecordContext(f"{options.dataset or fmt}:{path.name}:{line}", options))
+            example = to_example(value, RecordContext(f"{options.dataset or fmt}:{path.name}:{line}", options))
         except RecordError as e:
             yield quarantine_record(source, e.reasons, value)
+        except SHAPE_ERRORS as e:
+            # A field of a type the format never has (a list where text belongs, say) trips the
+            # converter itself: still this record's problem, quarantined, and the next one is read.
+            yield quarantine_record(source, [f"a field has a shape the {fmt} format does not have "
+                                             f"({type(e).__name__}: {e})"], value)
+        else:
+            yield example
 
 
 def tool_names(tools: Any, dialect: str | None = None) -> list[str]:
@@ -165,7 +181,7 @@ def tool_names(tools: Any, dialect: str | None = None) -> list[str]:
 def _checked_tool_name(definition: str, dialect: str | None) -> str:
     """The name of a valid tool definition (JSON text). Cached because public sets repeat the
     same tools across thousands of records and the JSON Schema meta-check dominates import time."""
-    item = json.loads(definition)
+    item = loads_json(definition)
     return Tool.from_dict(to_json_schema_tool(item, dialect) if dialect else item, where="definition").name
 
 
@@ -234,7 +250,7 @@ def parse_json_calls(value: Any, where: str) -> list[ToolCall]:
     form), so the rules are the ones evaluation applies; a bad call raises RecordError naming ``where``."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = loads_json(value)
         except json.JSONDecodeError as e:
             raise RecordError(f"{where}: not valid JSON ({e.msg}, column {e.colno})") from None
     items = value if isinstance(value, list) else [value]
@@ -267,7 +283,7 @@ def decode_tools(tools: Any) -> list[Any]:
         return []
     if isinstance(tools, str):
         try:
-            tools = json.loads(tools)
+            tools = loads_json(tools)
         except json.JSONDecodeError as e:
             raise RecordError(f"tools: not valid JSON ({e.msg}, column {e.colno})") from None
     if not isinstance(tools, list):

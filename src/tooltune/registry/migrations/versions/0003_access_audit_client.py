@@ -1,0 +1,26 @@
+"""The client address of each audited access (every refused request names who sent it).
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("access_audit") as batch:
+        batch.add_column(sa.Column("client", sa.String(64), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("access_audit") as batch:
+        batch.drop_column("client")
