@@ -97,7 +97,7 @@ def test_conversations_with_the_same_tools_share_their_listing_prefix(tiny_chat)
     convs = _conversations(tok)
     text = convs[0].text
     prefix = tok.decode(convs[0].input_ids[:convs[0].prefix_len])
-    assert prefix.endswith("<|im_start|>user\n") and "get_weather" in prefix and text.startswith(prefix)
+    assert prefix.endswith("<|im_end|>\n<|im_start|>") and "get_weather" in prefix and text.startswith(prefix)
     assert len({tuple(c.input_ids[:c.prefix_len]) for c in convs[:len(REQUESTS)]}) == 1
     assert not any(convs[0].assistant_mask[:convs[0].prefix_len])
 

@@ -28,7 +28,6 @@ the KV cache of every batch row that starts with it; only the rest of each promp
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 import weakref
@@ -36,47 +35,19 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from tooltune.errors import TemplateError
+from tooltune.formats.chat import shared_prefix
 
 DEFAULT_PREFIX_CACHE_MB = 512
 """Default bound of a :class:`PrefixCache` (eval and serve), in MiB of KV tensors."""
 
-_PROBES = ("x", "y")  # two user turns that differ from their first character
 _MODEL_TOKENS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def prompt_prefix(loaded: Any, messages: list[dict[str, Any]], tools: Any, prompt: str) -> str:
     """The part of ``prompt`` (the rendering of ``messages`` offering ``tools``,
-    :meth:`LoadedModel.render`) before the conversation's first user turn: the text many prompts
-    share. ``''`` when there is none or the template makes it depend on the conversation.
-
-    Chat templates cannot render a conversation without a user turn (transformers refuses an
-    empty one), so the head of the conversation is rendered twice, followed by two different
-    one-letter user turns; their common start is cut back to just after its last added token
-    (the user turn's opener, ``<|im_start|>``): text never merges with an added token during
-    tokenization, so the cut is a token boundary of the whole prompt too. A template without
-    added tokens keeps the whole common start; the caller still checks the token ids."""
-    first_user = next((i for i, m in enumerate(messages) if m.get("role") == "user"), None)
-    if first_user is None:
-        return ""
-    head = list(messages[:first_user])
-    try:
-        probes = [loaded.render(head + [{"role": "user", "content": text}], tools) for text in _PROBES]
-    except TemplateError:
-        return ""
-    common = os.path.commonprefix(probes)
-    prefix = common[:_after_last_added_token(loaded.tokenizer, common)]
-    return prefix if prompt.startswith(prefix) else ""
-
-
-def _after_last_added_token(tokenizer: Any, text: str) -> int:
-    """Offset in ``text`` just after the last added (special) token in it; ``len(text)`` if none."""
-    if not text or not getattr(tokenizer, "is_fast", False):  # offsets need a fast tokenizer
-        return len(text)
-    added = set(tokenizer.get_added_vocab().values())
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ends = [end for token, (_, end) in zip(encoded["input_ids"], encoded["offset_mapping"], strict=True) if token in added]
-    return ends[-1] if ends else len(text)
+    :meth:`LoadedModel.render`) that other prompts share: :func:`tooltune.formats.chat.shared_prefix`
+    with the model's own rendering (few-shot turns, tool listing style). ``''`` when there is none."""
+    return shared_prefix(loaded.tokenizer, messages, text=prompt, render=lambda msgs: loaded.render(msgs, tools)) or ""
 
 
 def model_scope(loaded: Any) -> tuple[str, str, str | None]:

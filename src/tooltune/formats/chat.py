@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -186,41 +188,48 @@ def shared_prefix(
     tools: ToolCatalog | list[Tool] | list[dict[str, Any]] | None = None,
     *,
     text: str | None = None,
+    render: Callable[[list[dict[str, Any]]], str] | None = None,
 ) -> str | None:
     """The start of a rendered conversation that every conversation with the same system text and
-    tools shares: everything up to the first user turn's content (the system turn, the tool
-    listing and the user turn's header).
+    tools shares: everything before the first user turn (the system turn, the tool listing, a
+    prompt-only model's few-shot turns, and the user turn's opener when that is an added token).
 
-    ``text`` is the conversation as already rendered (whole, or a prompt); without it the
-    conversation is rendered here. Found without knowing the template: the messages before the
-    first user turn are rendered twice, followed by two different user turns, and the prefix is
-    what the two renderings share. None when there is no user turn, the template cannot render
-    it, or ``text`` does not start with it. Callers that cut token ids must still check that the
-    prefix's ids start the conversation's ids (a tokenizer may merge across the boundary). This
-    is the one definition of "the prefix" for prefix-shared training rows and prefix-cached
-    generation.
+    This is the one definition of "the prefix", for prefix-shared training rows
+    (:mod:`tooltune.train.prefix_sharing`) and prefix-cached generation (:mod:`tooltune.eval.prefix`).
+    ``text`` is the conversation as already rendered (whole, or a prompt); ``render`` renders
+    messages as the caller does (default :func:`render_chat` with ``tools``). Found without knowing
+    the template: chat templates cannot render a conversation without a user turn, so the messages
+    before the first user turn are rendered twice, followed by two different user turns, and their
+    common start is cut back to just after its last added token: text never merges with an added
+    token during tokenization, so the cut is a token boundary of the whole conversation too. None
+    when there is no user turn, the template cannot render it, or ``text`` does not start with it.
+    Callers cutting token ids still check that the prefix's ids start the conversation's ids (a
+    template without added tokens keeps the whole common start, and a tokenizer may merge there).
     """
+    render = render or (lambda msgs: render_chat(tokenizer, msgs, tools))
     first_user = next((i for i, m in enumerate(messages) if m.get("role") == "user"), None)
     if first_user is None:
         return None
-    head = messages[:first_user]
+    head = list(messages[:first_user])
     try:
-        a, b = (render_chat(tokenizer, [*head, {"role": "user", "content": probe}], tools) for probe in _PREFIX_PROBES)
+        a, b = (render([*head, {"role": "user", "content": probe}]) for probe in _PREFIX_PROBES)
     except TemplateError:
         return None
-    prefix = a[:_common_length(a, b)]
+    common = os.path.commonprefix([a, b])
+    prefix = common[:_after_last_added_token(tokenizer, common)]
     if text is None:
-        text = render_chat(tokenizer, messages, tools)
+        text = render(messages)
     return prefix if prefix and text.startswith(prefix) else None
 
 
-def _common_length(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+def _after_last_added_token(tokenizer: Any, text: str) -> int:
+    """Offset in ``text`` just after the last added (special) token in it; ``len(text)`` if none."""
+    if not text or not getattr(tokenizer, "is_fast", False):  # offsets need a fast tokenizer
+        return len(text)
+    added = set(tokenizer.get_added_vocab().values())
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ends = [end for token, (_, end) in zip(encoded["input_ids"], encoded["offset_mapping"], strict=True) if token in added]
+    return ends[-1] if ends else len(text)
 
 
 def call_format_for(tokenizer: Any) -> CallFormat:
