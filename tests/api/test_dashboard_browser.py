@@ -106,7 +106,8 @@ def test_dashboard_jobs_comparison_and_deploy(browser_page, sqlite_url, live_api
     # A comparison as the pipeline records it: against the base model, whose own scores are drawn.
     piped = record_pipeline_comparison(sqlite_url, comparison["id"])
     page.goto(f"{api.url}/#/comparisons/{piped.id}")
-    page.wait_for_selector("#cmp-outcome-badge")
+    # Only the hash changes, so the previous comparison stays on screen until the new one is drawn.
+    page.wait_for_selector(f"#cmp-title:has-text('Comparison #{piped.id}:')")
     assert page.text_content("#cmp-title") == f"Comparison #{piped.id}: assistant@1.0.1 vs builtin (base model)"
     labels, base_bars, cand_bars = page.evaluate(
         "() => { const c = Chart.getChart('chart-categories'); return [c.data.labels, ...c.data.datasets.map((d) => d.data)]; }")

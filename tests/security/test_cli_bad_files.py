@@ -72,6 +72,8 @@ CASES: dict[str, list[str]] = {
     "models rollback": ["models rollback m --db sqlite:///{bad}"],
     "models diff": ["models diff m@1.0.0 m@1.0.1 --db sqlite:///{bad}"],
     "models history": ["models history m --db sqlite:///{bad}"],
+    "models check": ["models check --config {bad} --db sqlite:///{out}/r.db", "models check --watch file:{bad} --db sqlite:///{out}/r.db"],
+    "models catalog": ["models catalog m --db sqlite:///{bad} -o {out}/c.json"],
     "graph build": ["graph build {baddir} --graph-url redis://127.0.0.1:9"],
 }
 NO_FILE_INPUT = {

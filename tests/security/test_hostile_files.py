@@ -201,10 +201,11 @@ def test_log_ingestion_quarantines_each_bad_line(tmp_path: Path) -> None:
     catalog = ToolCatalog.load(FIXTURES / "catalogs" / "shop.json")
     log = {"id": "l1", "messages": [{"role": "user", "content": "Refund pay_1"}], "tools": ["refund_payment"],
            "calls": [{"name": "refund_payment", "arguments": {"payment_id": "pay_1"}}], "outcome": "success"}
-    hostile = [*HOSTILE_LINES, json.dumps({**log, "calls": [{"name": "refund_payment", "arguments": "[" * 3000 + "]" * 3000}]}),
-               json.dumps({**log, "calls": [{"name": "refund_payment", "arguments": '{"n": ' + "9" * 5000 + "}"}]})]
+    hostile = [*HOSTILE_LINES, json.dumps({**log, "id": "h1", "calls": [{"name": "refund_payment", "arguments": "[" * 3000 + "]" * 3000}]}),
+               json.dumps({**log, "id": "h2", "calls": [{"name": "refund_payment", "arguments": '{"n": ' + "9" * 5000 + "}"}]})]
     path = tmp_path / "logs.jsonl"
-    path.write_text("\n".join(x for bad in hostile for x in (bad, json.dumps(log))) + "\n")
+    # Distinct ids: a later line with the same id is the same turn updated (feedback), not another turn.
+    path.write_text("\n".join(x for i, bad in enumerate(hostile) for x in (bad, json.dumps({**log, "id": f"l{i}"}))) + "\n")
     loaded = ingest_logs(path, catalog)
     assert len(loaded.examples) + len(loaded.review) == 2 * len(hostile)
     assert {r.source for r in loaded.review} >= {f"{path}:{2 * i + 1}" for i in range(len(hostile))}

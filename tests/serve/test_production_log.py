@@ -26,6 +26,8 @@ CATALOG = ToolCatalog.load(FIXTURES / "catalogs" / "shop.json")
 OFFERED = [CATALOG.get(n) for n in ("get_customer_by_email", "get_orders")]  # a short prompt: a CPU generates it fast
 EMAIL_QUERY = "Look up the customer maria.garcia@example.com"
 
+LOOPBACK = "http://127.0.0.1"  # the server answers loopback Host names only (TestClient sends "testserver")
+
 
 def ask(client: TestClient, model: str = "base", service: str | None = None, **body):
     return client.post("/v1/chat/completions", headers={"X-Tooltune-Service": service} if service else {}, json={
@@ -41,7 +43,7 @@ def logged(log_dir: Path) -> list[dict]:
 @pytest.fixture
 def logging_app(hermes_base, tmp_path):
     app = create_app(ServeSettings(model=str(hermes_base), log_dir=tmp_path / "logs", device="cpu"))
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOOPBACK) as client:
         yield client, app, tmp_path / "logs"
 
 
@@ -117,10 +119,10 @@ def test_feedback_on_an_unknown_response_is_a_404_and_a_correction_must_use_an_o
     assert wrong_tool.status_code == 400 and wrong_tool.json()["error"]["param"] == "corrected_call.name"
     # After a restart the id is found in the log files.
     app.state.request_log.requests.flush()
-    with TestClient(create_app(ServeSettings(model=str(hermes_base), log_dir=log_dir, device="cpu"))) as restarted:
+    with TestClient(create_app(ServeSettings(model=str(hermes_base), log_dir=log_dir, device="cpu")), base_url=LOOPBACK) as restarted:
         assert restarted.post("/v1/feedback", json={"response_id": response_id, "outcome": "success"}).status_code == 200
     without = create_app(ServeSettings(model=str(hermes_base), device="cpu"))
-    with TestClient(without) as plain:
+    with TestClient(without, base_url=LOOPBACK) as plain:
         off = plain.post("/v1/feedback", json={"response_id": response_id, "outcome": "success"})
         assert off.status_code == 404 and off.json()["error"]["code"] == "feedback_unavailable"
 
@@ -132,7 +134,7 @@ def test_a_full_disk_is_logged_as_an_error_and_requests_still_succeed(hermes_bas
     requests.mkdir(parents=True)
     (requests / f"{dt.datetime.now(dt.timezone.utc).date().isoformat()}-000.jsonl").symlink_to("/dev/full")
     app = create_app(ServeSettings(model=str(hermes_base), log_dir=tmp_path / "logs", device="cpu"))
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOOPBACK) as client:
         assert all(ask(client).status_code == 200 for _ in range(2))
         app.state.request_log.requests.flush()
         stats = client.get("/health").json()["request_log"]["requests"]
@@ -171,7 +173,7 @@ def test_a_breaking_change_found_at_start_routes_the_service_to_the_base_with_a_
                              device="cpu", watch=[ServiceSource(file=live)], drift_interval=0)
     app = create_app(settings)
     before = None
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOOPBACK) as client:
         deadline = time.monotonic() + 60
         while app.state.drift.last["checked_at"] is None and time.monotonic() < deadline:
             time.sleep(0.05)
