@@ -214,6 +214,8 @@ def _loop(tmp_path: Path, base: Path, logs: Path, registry_url: str, shop: Shop)
     review = {q["record"].get("id"): q for q in quarantine if isinstance(q.get("record"), dict)}
     for response_id in failed:
         assert any("rejected by the tool" in reason for reason in review[response_id]["reason"]), review[response_id]
+    # The corrected turn is not asked to be corrected again: its correction is its training example.
+    assert orders_id not in review and report["dropped"]["log_lines_corrected"] == 1
     examples = [json.loads(line) for split in ("train", "val", "holdout", "test_phrasing", "test_zero_shot")
                 if (data_dir / f"{split}.jsonl").exists() for line in (data_dir / f"{split}.jsonl").read_text().splitlines()]
     [fixed] = [e for e in examples if e["provenance"]["source"] == "correction"]

@@ -205,3 +205,40 @@ def test_a_live_source_that_is_down_is_reported_and_the_last_result_stands(deplo
         status = monitor.status()
     assert status["stale"] == ["shop-assistant@1.0.0 (shop)"] and "live-tools.json" in status["error"]
     assert any("cannot read the live tools" in r.getMessage() for r in caplog.records)
+
+
+def test_a_drift_is_logged_when_found_not_at_every_check(caplog, monkeypatch):
+    from dataclasses import dataclass
+
+    from tooltune.serve.drift import DriftMonitor
+
+    @dataclass
+    class Drift:  # the fields DriftMonitor reads of the registry's drift records
+        model: str
+        service: str
+        stale: bool
+        rating: str = "breaking"
+        migrate_command: str = "tooltune data migrate ..."
+
+        def summary(self) -> str:
+            return f"{self.rating}: param_renamed"
+
+    class Registry:
+        drift = [Drift("shop-assistant@1.0.0", "shop", stale=True)]
+
+        def check_live_models(self, catalogs):
+            return list(self.drift)
+
+    import tooltune.serve.drift as drift_module
+
+    monkeypatch.setattr(drift_module, "discover_sources", lambda sources: {})
+    monitor = DriftMonitor(Registry(), [], interval_minutes=0)
+    with caplog.at_level("WARNING", logger=drift_module.logger.name):
+        for _ in range(3):
+            monitor.check()
+        Registry.drift = [*Registry.drift, Drift("shop-assistant@1.0.0", "billing", stale=False, rating="minor")]
+        monitor.check()
+    stale = [r for r in caplog.records if "is stale" in r.getMessage()]
+    changed = [r for r in caplog.records if "changed for" in r.getMessage()]
+    assert len(stale) == 1 and len(changed) == 1
+    assert monitor.status()["stale"] == ["shop-assistant@1.0.0 (shop)"]

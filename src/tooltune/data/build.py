@@ -160,14 +160,21 @@ def _load_sources(
         tick("logs", 0, None)
         load = ingest_logs(config.logs, catalog)
         examples += load.examples
-        quarantine += load.review
+        log_review = load.review
         dropped["log_lines_superseded"] = len(load.superseded)
         dropped["log_lines_unrated"] = len(load.unrated)
+    corrected: set[str] = set()
     for path in config.corrections:
         tick("corrections", 0, None)
         load = load_corrections(path, catalog)
         examples += load.examples
         quarantine += load.review
+        corrected |= {e.meta["log_id"] for e in load.examples if e.meta.get("log_id")}
+    if config.logs:
+        # A failed turn whose correction is trained on needs no review: the correction is its example.
+        waiting = [r for r in log_review if not (isinstance(r.record, dict) and r.record.get("id") in corrected)]
+        dropped["log_lines_corrected"] = len(log_review) - len(waiting)
+        quarantine += waiting
     return examples, quarantine, dropped, vocabulary
 
 

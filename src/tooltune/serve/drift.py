@@ -48,7 +48,10 @@ class DriftMonitor:
             self.last = {"checked_at": _now(), "drift": self.last["drift"], "error": str(e)}
             logger.error("drift check: cannot read the live tools (%s); the last result stands", e)
             return self.last["drift"]
+        known = {(d.model, d.service, d.summary()) for d in self.last["drift"]}
         for d in drift:
+            if (d.model, d.service, d.summary()) in known:
+                continue  # logged when it was found; /health and `models list` keep showing it
             if d.stale:
                 logger.error("drift: %s is stale for service %s (%s); its requests fall back to an earlier compatible "
                              "version or the base. Migrate its data: %s", d.model, d.service, d.summary(), d.migrate_command)
