@@ -34,7 +34,7 @@ from tooltune.eval.match import check_call, expected_calls
 from tooltune.eval.score import score_output
 from tooltune.formats.base import ToolCall, get_format
 from tooltune.tools.catalog import Tool
-from tooltune.train.machine import machine_line
+from tooltune.runtime.machine import machine_line
 
 _OMIT = object()
 

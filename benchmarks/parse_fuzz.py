@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import tooltune.formats
 from tooltune.formats import ParseResult, ToolCall, format_names, get_format
-from tooltune.train.machine import machine_line
+from tooltune.runtime.machine import machine_line
 
 FRAGMENTS = [
     "<tool_call>", "</tool_call>", "<functioncall>", "<|endoftext|>", "{", "}", "[", "]", "(", ")", '"name"',

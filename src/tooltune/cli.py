@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from tooltune.errors import TooltuneError
-from tooltune.eval.prefix import DEFAULT_PREFIX_CACHE_MB
+from tooltune.runtime.prefix import DEFAULT_PREFIX_CACHE_MB
 
 app = typer.Typer(help="Make language models call your own tools reliably.", no_args_is_help=True, add_completion=False)
 tools_app = typer.Typer(help="Discover, show and compare tool catalogs.", no_args_is_help=True)
@@ -555,7 +555,7 @@ def _third_party_log() -> Path:
 
 
 def main() -> None:
-    from tooltune.train.quiet import route_third_party
+    from tooltune.runtime.quiet import route_third_party
 
     route_third_party(_third_party_log())
     try:

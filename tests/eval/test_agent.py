@@ -9,7 +9,7 @@ import pytest
 from tooltune.data.examples import Behavior, Example, ExpectedCall, Provenance, Source
 from tooltune.errors import DataError
 from tooltune.eval.agent import run_agent, run_agents, summarize, write_agent_results
-from tooltune.eval.generate import Generator
+from tooltune.runtime.generate import Generator
 from tooltune.formats.base import ToolCall, get_format
 
 HERMES = get_format("hermes")

@@ -1,7 +1,7 @@
 """``tooltune export``: turn a trained run (or any base model) into a deployable artifact.
 
 ``export_model(ExportConfig(source=..., to=...))`` loads ``source`` the way evaluation does
-(:func:`~tooltune.eval.model.load_model`: a LoRA run dir is applied to its base and merged, a
+(:func:`~tooltune.runtime.model.load_model`: a LoRA run dir is applied to its base and merged, a
 full-weights run dir or a base model spec is loaded as is) and writes one of:
 
 - ``merged``: a plain Hugging Face directory (weights, tokenizer, chat template), for
@@ -92,7 +92,7 @@ class ExportResult(BaseModel):
 
 def export_model(config: ExportConfig) -> ExportResult:
     """Export ``config.source`` as ``config.to`` into ``config.resolved_output_dir``."""
-    from tooltune.eval.model import load_model
+    from tooltune.runtime.model import load_model
 
     out = config.resolved_output_dir
     started = time.perf_counter()

@@ -1,5 +1,5 @@
 """The merged export: a LoRA run folded into its base (PEFT ``merge_and_unload``, done by
-:func:`~tooltune.eval.model.load_model`) and saved as a plain Hugging Face directory.
+:func:`~tooltune.runtime.model.load_model`) and saved as a plain Hugging Face directory.
 
 It loads anywhere transformers does (``AutoModelForCausalLM.from_pretrained(dir)``, vLLM without
 ``--enable-lora``), and it is the input of the GGUF converter. A full-weights run or a base model
@@ -15,7 +15,7 @@ from tooltune.export.exporter import no_progress_bars, save_tokenizer
 
 
 def write_merged(loaded: Any, out: Path) -> list[str]:
-    """Save ``loaded`` (a merged :class:`~tooltune.eval.model.LoadedModel`) into ``out``; returns
+    """Save ``loaded`` (a merged :class:`~tooltune.runtime.model.LoadedModel`) into ``out``; returns
     the weight and config files written."""
     before = set(out.iterdir()) if out.exists() else set()
     with no_progress_bars():

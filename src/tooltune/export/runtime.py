@@ -1,8 +1,8 @@
 """Run ONNX and GGUF exports behind the interface evaluation and serving already call.
 
-:func:`~tooltune.eval.model.load_model` on an export directory returns a ``LoadedModel`` whose
+:func:`~tooltune.runtime.model.load_model` on an export directory returns a ``LoadedModel`` whose
 ``model`` is one of the classes here. Each has the part of a transformers model that
-:class:`~tooltune.eval.generate.Generator` uses: ``generate(input_ids, attention_mask,
+:class:`~tooltune.runtime.generate.Generator` uses: ``generate(input_ids, attention_mask,
 generation_config, logits_processor, stopping_criteria)`` with greedy decoding, the
 ``generation_config`` saved with the export, and ``device``. Prompts are still rendered by
 ``render_chat`` and tokenized by the export's own copy of the source tokenizer, and outputs read

@@ -3,7 +3,7 @@
 The server's tools are discovered (:func:`tooltune.tools.discover.discover`), then each query
 goes through :func:`tooltune.eval.agent.drive`, the evaluation's agent loop: every call the
 model makes is executed on the real server and its result fed back until the model answers in
-text. The model runs in this process (:class:`~tooltune.eval.generate.Generator`, the
+text. The model runs in this process (:class:`~tooltune.runtime.generate.Generator`, the
 evaluation's generation) or behind an OpenAI-compatible ``endpoint`` (``tooltune serve``,
 vLLM) through :class:`EndpointModel`.
 

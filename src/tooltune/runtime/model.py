@@ -34,7 +34,7 @@ from tooltune.errors import ConfigError
 from tooltune.formats.base import CallFormat
 from tooltune.formats.chat import call_format_for, render_chat
 from tooltune.tools.catalog import Tool, ToolCatalog
-from tooltune.train.precision import precision_for
+from tooltune.runtime.precision import precision_for
 
 PROMPT_MODEL_FILE = "prompt_model.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
@@ -112,13 +112,13 @@ def load_model(
     prompt-only dir), optionally with ``adapter``.
 
     ``device``: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
-    ``dtype``: ``"auto"`` (bf16 where it is faster here: :mod:`tooltune.train.precision`), ``"fp32"``,
+    ``dtype``: ``"auto"`` (bf16 where it is faster here: :mod:`tooltune.runtime.precision`), ``"fp32"``,
     ``"bf16"``, ``"fp16"``.
     ``merge_adapter`` folds a LoRA adapter into the base weights (faster generation); serving
     that swaps adapters passes False. Raises :class:`ConfigError` naming what could not be loaded.
     """
-    from tooltune.train.base import resolve_model_name
-    from tooltune.train.quiet import settle_transformers
+    from tooltune.runtime.names import resolve_model_name
+    from tooltune.runtime.quiet import settle_transformers
 
     settle_transformers()
     torch_device = _placement(device, dtype)
@@ -209,7 +209,7 @@ def _placement(device: str, dtype: str) -> Any:
 
 def _torch_dtype(dtype: str, device: Any, weights: str) -> Any:
     """``dtype`` for the model at ``weights``: ``auto`` is bf16 only where it is faster for this
-    model's width on this machine (tooltune.train.precision)."""
+    model's width on this machine (tooltune.runtime.precision)."""
     import torch
 
     chosen = precision_for(dtype, weights, device.type)
