@@ -58,7 +58,6 @@ KNOWN = [
     ("tooltune.runtime.model", "tooltune.export.runtime", "ONNX/GGUF loaders sit in export/, beside the format constants of their writers"),
     ("tooltune.train.fewshot", "tooltune.eval.score", "the prompt backend scores its few-shot choice with eval's scorer"),
     ("tooltune.train.greedy_eval", "tooltune.eval.match", "the tiny base's card scores with eval's matcher; it moves to tests/ with the tiny base"),
-    ("tooltune.tools.validate", "tooltune.formats.base", "ToolCall is defined in formats/"),
     ("tooltune.graph.cli", "tooltune.cli", "the command group takes the shared console from the top-level cli"),
     ("tooltune.ops.cli", "tooltune.cli", "the command group takes the shared console from the top-level cli"),
     ("tooltune.collect.pull", "tooltune.publish.document", "the publication document is the contract of both sides and lives with the publisher"),

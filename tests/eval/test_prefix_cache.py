@@ -12,7 +12,8 @@ from tests.conftest import build_tiny_tokenizer
 from tooltune.runtime.generate import Generator, Prompt
 from tooltune.runtime.model import LoadedModel
 from tooltune.runtime.prefix import PrefixCache, PrefixKV, model_scope, prompt_prefix
-from tooltune.formats.base import ToolCall, get_format
+from tooltune.formats.base import get_format
+from tooltune.tools.call import ToolCall
 
 WORDS = ("charge john fifty dollars for invoice refund the order list payments weather in paris customer smith "
          "shipped latest cus_0001 inv_1043 please").split()

@@ -14,7 +14,8 @@ from tooltune.errors import DataError
 from tooltune.eval.compare import compare
 from tooltune.runtime.generate import Generation, Generator, _TurnEnd
 from tooltune.eval.runner import EvalConfig, evaluate_examples, run_eval
-from tooltune.formats.base import ToolCall, get_format
+from tooltune.formats.base import get_format
+from tooltune.tools.call import ToolCall
 
 HERMES = get_format("hermes")
 

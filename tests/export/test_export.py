@@ -19,7 +19,7 @@ from tooltune.runtime.model import load_model
 from tooltune.export.exporter import ExportConfig, export_model, read_export_info
 from tooltune.export.gguf import pre_tokenizer_by_structure
 from tooltune.export.runtime import GGUF_RUNTIME_ENV, llama_cpp_available, load_runtime_model
-from tooltune.formats.base import ToolCall
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool
 
 # A tool and a request of the kind the base was pretrained on (its synthetic universe), so its

@@ -11,8 +11,9 @@ from tests.conftest import FIXTURES
 
 DOCS = FIXTURES.parent.parent / "docs" / "base-model.md"
 from tooltune.errors import TrainError
-from tooltune.formats.base import ToolCall, get_format
+from tooltune.formats.base import get_format
 from tooltune.formats.chat import assistant_message, chat_setup, render_chat
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool
 from tooltune.runtime import names
 from tooltune.train import base

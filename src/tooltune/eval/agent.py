@@ -56,9 +56,10 @@ from tooltune.data.feedback import InteractionLog, LoggedCall, ToolResult
 from tooltune.errors import ConfigError, DataError
 from tooltune.eval.match import check_call
 from tooltune.eval.metrics import Rate
-from tooltune.formats.base import CallFormat, ParseKind, ToolCall
+from tooltune.formats.base import CallFormat, ParseKind
 from tooltune.formats.chat import assistant_message
 from tooltune.safeload import loads_json
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog
 
 AGENT_RESULTS_FILE = "agent.jsonl"

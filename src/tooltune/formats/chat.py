@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tooltune.errors import TemplateError
-from tooltune.formats.base import CallFormat, ToolCall, format_names, get_format
+from tooltune.formats.base import CallFormat, format_names, get_format
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog
 from tooltune.tools.schema_rules import inline_refs
 

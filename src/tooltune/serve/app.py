@@ -59,7 +59,7 @@ from tooltune.errors import CatalogError, ConfigError, TemplateError
 from tooltune.runtime.generate import CALL_TAGS, Generation, Prompt
 from tooltune.runtime.model import LoadedModel
 from tooltune.runtime.prefix import PrefixCache, prompt_prefix
-from tooltune.formats.base import CallFormat, ParseKind, ToolCall
+from tooltune.formats.base import CallFormat, ParseKind
 from tooltune.httpguard import client_address, default_allowed_hosts, install
 from tooltune.serve.batching import Batcher
 from tooltune.serve.drift import DriftMonitor
@@ -69,6 +69,7 @@ from tooltune.serve.models import ModelNotFound, ModelPool, Served
 from tooltune.serve.requestlog import RequestLog, served_entry
 from tooltune.serve.schemas import ChatRequest, NamedToolChoice, RequestError, check_supported, conversation
 from tooltune.serve.settings import SERVICE_HEADER, WARNING_HEADER, ServeSettings
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool
 
 logger = logging.getLogger(__name__)

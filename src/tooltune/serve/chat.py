@@ -38,7 +38,8 @@ from pydantic import BaseModel, Field
 from tooltune.data.log_writer import LogWriter
 from tooltune.errors import ConfigError, DiscoveryError
 from tooltune.eval.agent import Conversation, TurnModel, drive
-from tooltune.formats.base import CallFormat, ToolCall, get_format
+from tooltune.formats.base import CallFormat, get_format
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog
 
 logger = logging.getLogger(__name__)

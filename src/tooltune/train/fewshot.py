@@ -46,8 +46,8 @@ from tooltune.data.examples import Behavior, Example, target_messages
 from tooltune.data.vocabulary import DomainVocabulary
 from tooltune.errors import DataError, TrainError
 from tooltune.formats import openai as openai_calls
-from tooltune.formats.base import ToolCall
 from tooltune.formats.chat import call_format_for, render_chat
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog
 from tooltune.train import manifest as mf
 from tooltune.train.config import TrainConfig
