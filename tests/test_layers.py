@@ -29,6 +29,7 @@ LAYERS = [
     "errors",     # the exception tree: every room raises from it
     "safeload",   # the one YAML loader and JSON reader with parsing limits: everything reads files through it
     "httpguard",  # what the HTTP servers refuse before any work; imports nothing of tooltune
+    "console",    # the terminal the commands print to (rich); command groups in any room use it
     "tools",      # catalog, ToolCall, discovery, argument validation: what a tool and a call are
     "formats",    # render and parse calls; needs Tool and ToolCall
     "data",       # examples, synthesis, quality, splits, io
@@ -58,8 +59,6 @@ KNOWN = [
     ("tooltune.runtime.model", "tooltune.export.runtime", "ONNX/GGUF loaders sit in export/, beside the format constants of their writers"),
     ("tooltune.train.fewshot", "tooltune.eval.score", "the prompt backend scores its few-shot choice with eval's scorer"),
     ("tooltune.train.greedy_eval", "tooltune.eval.match", "the tiny base's card scores with eval's matcher; it moves to tests/ with the tiny base"),
-    ("tooltune.graph.cli", "tooltune.cli", "the command group takes the shared console from the top-level cli"),
-    ("tooltune.ops.cli", "tooltune.cli", "the command group takes the shared console from the top-level cli"),
     ("tooltune.collect.pull", "tooltune.publish.document", "the publication document is the contract of both sides and lives with the publisher"),
 ]
 
@@ -70,7 +69,6 @@ KNOWN_CYCLES = [
     {"tooltune.export.exporter", "tooltune.export.gguf", "tooltune.export.merged", "tooltune.export.onnx",
      "tooltune.export.runtime", "tooltune.runtime.model"},
     {"tooltune.pipeline.collected", "tooltune.pipeline.steps"},
-    {"tooltune.cli", "tooltune.graph.cli", "tooltune.ops.cli"},
 ]
 
 
