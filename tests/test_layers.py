@@ -59,7 +59,6 @@ KNOWN = [
     ("tooltune.runtime.model", "tooltune.export.runtime", "ONNX/GGUF loaders sit in export/, beside the format constants of their writers"),
     ("tooltune.train.fewshot", "tooltune.eval.score", "the prompt backend scores its few-shot choice with eval's scorer"),
     ("tooltune.train.greedy_eval", "tooltune.eval.match", "the tiny base's card scores with eval's matcher; it moves to tests/ with the tiny base"),
-    ("tooltune.collect.pull", "tooltune.publish.document", "the publication document is the contract of both sides and lives with the publisher"),
 ]
 
 # Import cycles between modules (strongly connected components of the module graph), as they are
