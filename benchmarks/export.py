@@ -38,7 +38,8 @@ from tooltune.data.examples import read_jsonl
 from tooltune.runtime.generate import Generator
 from tooltune.runtime.model import load_model
 from tooltune.eval.runner import evaluate_examples
-from tooltune.export.exporter import ExportConfig, export_model, export_size, read_export_info
+from tooltune.export.exporter import ExportConfig, export_model, export_size
+from tooltune.runtime.exported import read_export_info
 from tooltune.runtime.machine import describe_machine, machine_line
 from tooltune.runtime.precision import resolve_precision
 from tooltune.tools.catalog import ToolCatalog

@@ -55,8 +55,6 @@ LAYERS = [
 KNOWN = [
     ("tooltune.data.synth", "tooltune.demo", "synth falls back on the demo's server when its caller names none"),
     ("tooltune.data.synth", "tooltune.demo.chains", "synth falls back on the demo's CHAINS; the caller should pass them"),
-    ("tooltune.runtime.model", "tooltune.export.exporter", "load_model reads export.json; the export manifest lives with the writers"),
-    ("tooltune.runtime.model", "tooltune.export.runtime", "ONNX/GGUF loaders sit in export/, beside the format constants of their writers"),
     ("tooltune.train.fewshot", "tooltune.eval.score", "the prompt backend scores its few-shot choice with eval's scorer"),
     ("tooltune.train.greedy_eval", "tooltune.eval.match", "the tiny base's card scores with eval's matcher; it moves to tests/ with the tiny base"),
 ]
@@ -65,8 +63,6 @@ KNOWN = [
 # today; each set is one cycle to break. The test fails on a new cycle and on a listed one that is gone.
 KNOWN_CYCLES = [
     {"tooltune.data.synth", "tooltune.data.teacher"},
-    {"tooltune.export.exporter", "tooltune.export.gguf", "tooltune.export.merged", "tooltune.export.onnx",
-     "tooltune.export.runtime", "tooltune.runtime.model"},
     {"tooltune.pipeline.collected", "tooltune.pipeline.steps"},
 ]
 

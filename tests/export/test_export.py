@@ -16,9 +16,9 @@ import torch
 from tooltune.errors import ConfigError
 from tooltune.runtime.generate import Generator
 from tooltune.runtime.model import load_model
-from tooltune.export.exporter import ExportConfig, export_model, read_export_info
+from tooltune.export.exporter import ExportConfig, export_model
 from tooltune.export.gguf import pre_tokenizer_by_structure
-from tooltune.export.runtime import GGUF_RUNTIME_ENV, llama_cpp_available, load_runtime_model
+from tooltune.runtime.exported import GGUF_RUNTIME_ENV, llama_cpp_available, load_runtime_model, read_export_info
 from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool
 

@@ -4,6 +4,6 @@
 ``tooltune.runtime.model.load_model(EXPORT_DIR)`` loads it back (see docs/export.md).
 """
 
-from tooltune.export.exporter import ExportConfig, ExportInfo, ExportResult, export_model, read_export_info
+from tooltune.export.exporter import ExportConfig, ExportResult, export_model
 
-__all__ = ["ExportConfig", "ExportInfo", "ExportResult", "export_model", "read_export_info"]
+__all__ = ["ExportConfig", "ExportResult", "export_model"]

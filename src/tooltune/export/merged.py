@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tooltune.export.exporter import no_progress_bars, save_tokenizer
+from tooltune.runtime.quiet import no_progress_bars
 
 
 def write_merged(loaded: Any, out: Path) -> list[str]:
@@ -23,3 +23,13 @@ def write_merged(loaded: Any, out: Path) -> list[str]:
     weights = sorted(p.name for p in set(out.iterdir()) - before)
     save_tokenizer(loaded, out)
     return weights
+
+
+def save_tokenizer(loaded: Any, out: Path) -> None:
+    """The source's tokenizer, with the template :func:`render_chat` uses for it written in, so
+    other runtimes (vLLM, llama.cpp) render the bytes the model was trained on."""
+    from tooltune.formats.chat import chat_setup
+
+    tokenizer = loaded.tokenizer
+    tokenizer.chat_template = chat_setup(tokenizer).template
+    tokenizer.save_pretrained(str(out))

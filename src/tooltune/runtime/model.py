@@ -15,7 +15,7 @@
   run replaces it (its weights are the whole model);
 - an **export directory** from ``tooltune export``: a merged export is a plain Hugging Face
   directory (a base model); an ONNX or GGUF export is run by onnxruntime or llama.cpp
-  (:mod:`tooltune.export.runtime`; a GGUF falls back to transformers' ``gguf_file=`` loader when
+  (:mod:`tooltune.runtime.exported`; a GGUF falls back to transformers' ``gguf_file=`` loader when
   ``llama-cpp-python`` is not installed), with the tokenizer saved beside it.
 
 Prompts are always rendered through :func:`tooltune.formats.chat.render_chat` and outputs read by
@@ -261,8 +261,7 @@ def _load_export(path: Path, adapter: str | Path | None) -> LoadedModel | None:
     """An ONNX or GGUF export directory loaded with its runtime; None for anything else."""
     if not (path / "export.json").is_file():
         return None
-    from tooltune.export.exporter import read_export_info
-    from tooltune.export.runtime import load_runtime_model
+    from tooltune.runtime.exported import load_runtime_model, read_export_info
 
     info = read_export_info(path)
     if info is None or info.kind == "merged":
