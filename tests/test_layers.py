@@ -35,8 +35,8 @@ LAYERS = [
     "data",       # examples, synthesis, quality, splits, io
     "demo",       # demo MCP services; their call chains are data.sequences, and eval runs them live
     "runtime",    # model names, pypi: models, machine and precision, loading, generation
-    "train",      # train on data with a runtime model
-    "eval",       # evaluate a runtime model on data
+    "eval",       # score any runtime model on data (a base, an HF id, an export): it needs no training
+    "train",      # train on data; the prompt backend and the tiny base's card score with eval's matcher
     "export",     # write merged / GGUF / ONNX exports of a trained model
     "registry",   # versions, evaluations, gates; stores what train, eval and export produce
     "serve",      # the OpenAI-compatible server over runtime models and the registry
@@ -55,8 +55,6 @@ LAYERS = [
 KNOWN = [
     ("tooltune.data.synth", "tooltune.demo", "synth falls back on the demo's server when its caller names none"),
     ("tooltune.data.synth", "tooltune.demo.chains", "synth falls back on the demo's CHAINS; the caller should pass them"),
-    ("tooltune.train.fewshot", "tooltune.eval.score", "the prompt backend scores its few-shot choice with eval's scorer"),
-    ("tooltune.train.greedy_eval", "tooltune.eval.match", "the tiny base's card scores with eval's matcher; it moves to tests/ with the tiny base"),
 ]
 
 # Import cycles between modules (strongly connected components of the module graph), as they are
