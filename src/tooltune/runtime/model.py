@@ -1,4 +1,4 @@
-"""Load a model for evaluation or serving: one :class:`LoadedModel`, whatever the kind of model.
+"""Load a model for evaluation, serving or export: one :class:`LoadedModel`, whatever the kind of model.
 
 ``load_model(model, adapter=None)`` accepts:
 
@@ -20,7 +20,7 @@
 
 Prompts are always rendered through :func:`tooltune.formats.chat.render_chat` and outputs read by
 :func:`~tooltune.formats.chat.call_format_for` of the loaded tokenizer: the bytes and the parser
-of training. Nothing here depends on evaluation, so serving reuses it.
+of training. It sits in ``runtime/``, below evaluation, serving and export, which all load through it.
 """
 
 from __future__ import annotations
