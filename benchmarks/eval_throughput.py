@@ -27,7 +27,7 @@ model never stops early, so every output is exactly ``--max-new-tokens`` long in
 all modes generate the same number of tokens.
 
 Reported per mode: wall time, generated tokens/s, per-output latency p50/p95 (see
-tooltune.eval.generate for what it times), parse rate (outputs that are not malformed), call rate
+tooltune.runtime.generate for what it times), parse rate (outputs that are not malformed), call rate
 and truncations; then the batched / one-at-a-time throughput ratio (target >= 5x).
 
 What the ratio measures on a CPU: batching amortizes the per-step cost of decoding, not the
@@ -53,12 +53,12 @@ from pathlib import Path
 import torch
 
 from tooltune.data.io import import_file
-from tooltune.eval.generate import Generator, stats
-from tooltune.eval.prefix import DEFAULT_PREFIX_CACHE_MB
-from tooltune.eval.model import load_model
+from tooltune.runtime.generate import Generator, stats
+from tooltune.runtime.prefix import DEFAULT_PREFIX_CACHE_MB
+from tooltune.runtime.model import load_model
 from tooltune.formats.base import ParseKind
 from tooltune.formats.chat import BUILTIN_TEMPLATE
-from tooltune.train.machine import machine_line
+from tooltune.runtime.machine import machine_line
 
 
 def build_model(directory: Path, corpus: list[str], hidden: int, layers: int) -> Path:
@@ -165,7 +165,7 @@ def main() -> int:
             "prefill only, one at a time": run(Generator(loaded, max_new_tokens=1, batch_size=1), prompts, fmt, repeat=rep),
         }
         if not args.skip_constrained:
-            from tooltune.eval.constrained import tool_call_grammar
+            from tooltune.runtime.constrained import tool_call_grammar
 
             constrained = Generator(loaded, max_new_tokens=new, batch_size=bs, constrained=True)
             for label, allow_text in (("text or calls", True), ("calls required", False)):
@@ -202,8 +202,8 @@ def evaluate_build(args: argparse.Namespace) -> int:
     if args.batch_size:
         fields["batch_size"] = args.batch_size
     fields.update(model=args.model, adapter=args.adapter, data_dir=args.data_dir)
-    from tooltune.train.base import resolve_model_name
-    from tooltune.train.precision import precision_for
+    from tooltune.runtime.names import resolve_model_name
+    from tooltune.runtime.precision import precision_for
 
     # The precision `auto` resolves to here, so the printed line names what actually ran.
     print(machine_line(precision_for(fields.get("dtype", "auto"), resolve_model_name(args.model), "cpu")))

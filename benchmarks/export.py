@@ -35,12 +35,13 @@ from pathlib import Path
 import torch
 
 from tooltune.data.examples import read_jsonl
-from tooltune.eval.generate import Generator
-from tooltune.eval.model import load_model
+from tooltune.runtime.generate import Generator
+from tooltune.runtime.model import load_model
 from tooltune.eval.runner import evaluate_examples
-from tooltune.export.exporter import ExportConfig, export_model, export_size, read_export_info
-from tooltune.train.machine import describe_machine, machine_line
-from tooltune.train.precision import resolve_precision
+from tooltune.export.exporter import ExportConfig, export_model, export_size
+from tooltune.runtime.exported import read_export_info
+from tooltune.runtime.machine import describe_machine, machine_line
+from tooltune.runtime.precision import resolve_precision
 from tooltune.tools.catalog import ToolCatalog
 
 KINDS = ["pytorch", "merged", "onnx", "onnx-int8", "gguf", "gguf-int8"]
@@ -152,9 +153,9 @@ def prepare(kind: str, args: argparse.Namespace) -> tuple[object, int, float | N
 
 def prompt_tokens(model: str, example: object, catalog: ToolCatalog) -> int:
     """Prompt length of ``example`` for ``model`` (its tokenizer only, cached per model)."""
-    from tooltune.eval.model import _load_tokenizer
+    from tooltune.runtime.model import _load_tokenizer
     from tooltune.formats.chat import render_chat
-    from tooltune.train.base import resolve_model_name
+    from tooltune.runtime.names import resolve_model_name
 
     if model not in _TOKENIZERS:
         _TOKENIZERS[model] = _load_tokenizer(resolve_model_name(model))

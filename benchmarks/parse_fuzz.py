@@ -23,8 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import tooltune.formats
-from tooltune.formats import ParseResult, ToolCall, format_names, get_format
-from tooltune.train.machine import machine_line
+from tooltune.formats import ParseResult, format_names, get_format
+from tooltune.runtime.machine import machine_line
+from tooltune.tools.call import ToolCall
 
 FRAGMENTS = [
     "<tool_call>", "</tool_call>", "<functioncall>", "<|endoftext|>", "{", "}", "[", "]", "(", ")", '"name"',

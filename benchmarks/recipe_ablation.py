@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from tooltune.train.machine import machine_line
+from tooltune.runtime.machine import machine_line
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "configs" / "demo-pipeline.yaml"

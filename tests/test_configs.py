@@ -27,7 +27,7 @@ def test_demo_pipeline_config_loads_with_paths_from_its_folder():
 
 
 def test_offline_base_train_example_loads():
-    from tooltune.train.base import PACKAGED_BASE_DIR
+    from tooltune.runtime.names import PACKAGED_BASE_DIR
 
     config = load_train_config(CONFIGS / "train-offline-base.yaml", ["data_dir=elsewhere"])
     assert (config.base_model, config.method, config.packing) == (str(PACKAGED_BASE_DIR), "full", True)

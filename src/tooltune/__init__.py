@@ -16,8 +16,9 @@ from tooltune.errors import (
     TemplateError,
     TooltuneError,
 )
-from tooltune.formats.base import CallFormat, ParseKind, ParseResult, ToolCall, format_names, get_format
+from tooltune.formats.base import CallFormat, ParseKind, ParseResult, format_names, get_format
 from tooltune.formats.chat import call_format_for, render_chat
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolAnnotations, ToolCatalog
 from tooltune.tools.diff import CatalogDiff, Change, ChangeKind, Rating, diff
 from tooltune.tools.discover import discover, discover_file, discover_mcp_http, discover_mcp_stdio, discover_openapi

@@ -7,15 +7,14 @@ module catches ``TooltuneError`` broadly: it prints ``TypeName: message`` and ex
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
+from tooltune.console import console, err_console
 from tooltune.errors import TooltuneError
-from tooltune.eval.prefix import DEFAULT_PREFIX_CACHE_MB
+from tooltune.runtime.prefix import DEFAULT_PREFIX_CACHE_MB
 
 app = typer.Typer(help="Make language models call your own tools reliably.", no_args_is_help=True, add_completion=False)
 tools_app = typer.Typer(help="Discover, show and compare tool catalogs.", no_args_is_help=True)
@@ -30,11 +29,6 @@ pipeline_app = typer.Typer(help="The whole loop: discover → data → train →
 app.add_typer(pipeline_app, name="pipeline")
 models_app = typer.Typer(help="The model registry: list, show, deploy, roll back, compare versions.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-# Piped output (make, CI logs) would get rich's 80-column default, which truncates the wide
-# comparison and gate tables; a terminal or an explicit $COLUMNS still decides when present.
-_PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
-console = Console(width=_PIPED_WIDTH)
-err_console = Console(stderr=True)
 
 
 @tools_app.command("discover")
@@ -555,7 +549,7 @@ def _third_party_log() -> Path:
 
 
 def main() -> None:
-    from tooltune.train.quiet import route_third_party
+    from tooltune.runtime.quiet import route_third_party
 
     route_third_party(_third_party_log())
     try:

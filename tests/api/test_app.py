@@ -146,7 +146,7 @@ def register_models(url: str, tiny_model: Path, data_dir: Path) -> None:
     directories): two real models that answer differently."""
     from tooltune.registry import Registry
     from tooltune.tools.catalog import ToolCatalog
-    from tooltune.train.base import default_base_model_path
+    from tooltune.runtime.names import default_base_model_path
 
     catalog = ToolCatalog.load(data_dir / "catalog.json")
     with Registry(url) as registry:

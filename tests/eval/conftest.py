@@ -24,7 +24,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def tiny_loaded(tiny_model_dir):
     import torch
 
-    from tooltune.eval.model import load_model
+    from tooltune.runtime.model import load_model
 
     # The test machine's few cores are shared: one thread is faster for a model this small.
     torch.set_num_threads(1)

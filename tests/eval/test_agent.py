@@ -9,8 +9,9 @@ import pytest
 from tooltune.data.examples import Behavior, Example, ExpectedCall, Provenance, Source
 from tooltune.errors import DataError
 from tooltune.eval.agent import run_agent, run_agents, summarize, write_agent_results
-from tooltune.eval.generate import Generator
-from tooltune.formats.base import ToolCall, get_format
+from tooltune.runtime.generate import Generator
+from tooltune.formats.base import get_format
+from tooltune.tools.call import ToolCall
 
 HERMES = get_format("hermes")
 JOHN = Example(

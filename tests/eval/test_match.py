@@ -6,7 +6,8 @@ import pytest
 
 from tooltune.data.examples import Behavior, Clarification, Example, ExpectedCall, Provenance, Source
 from tooltune.eval.match import Reason, match, standardize_string, values_equal
-from tooltune.formats.base import ParseResult, ToolCall, get_format
+from tooltune.formats.base import ParseResult, get_format
+from tooltune.tools.call import ToolCall
 
 WEATHER = {
     "name": "get_weather",

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tooltune.errors import ConfigError
-from tooltune.eval.model import load_model
+from tooltune.runtime.model import load_model
 
 USER = [{"role": "user", "content": "Charge John fifty dollars for invoice INV-1001."}]
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import build_tiny_tokenizer
-from tooltune.eval.generate import Generator, Prompt
-from tooltune.eval.model import LoadedModel
-from tooltune.eval.prefix import PrefixCache, PrefixKV, model_scope, prompt_prefix
-from tooltune.formats.base import ToolCall, get_format
+from tooltune.runtime.generate import Generator, Prompt
+from tooltune.runtime.model import LoadedModel
+from tooltune.runtime.prefix import PrefixCache, PrefixKV, model_scope, prompt_prefix
+from tooltune.formats.base import get_format
+from tooltune.tools.call import ToolCall
 
 WORDS = ("charge john fifty dollars for invoice refund the order list payments weather in paris customer smith "
          "shipped latest cus_0001 inv_1043 please").split()
@@ -46,7 +47,7 @@ def sharp_lora(sharp_model_dir, tmp_path_factory) -> Path:
 def _load(model_dir: Path, adapter: Path | None = None) -> LoadedModel:
     import torch
 
-    from tooltune.eval.model import load_model
+    from tooltune.runtime.model import load_model
 
     torch.set_num_threads(1)
     # Unmerged, as the server runs adapters: the prefix is prefilled through the PEFT layers.
@@ -144,7 +145,7 @@ def test_a_prompt_only_models_few_shot_turns_are_part_of_the_prefix(tiny_loaded,
 
 
 def test_rows_of_one_batch_keep_their_own_limit_grammar_and_stream(sharp_model_dir, shop_catalog):
-    from tooltune.eval.constrained import tool_call_grammar
+    from tooltune.runtime.constrained import tool_call_grammar
 
     loaded = _load(sharp_model_dir)
     tools = [shop_catalog.get("get_orders")]

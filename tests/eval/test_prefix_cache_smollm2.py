@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.eval.test_prefix_cache import _requests
-from tooltune.eval.generate import Generator
+from tooltune.runtime.generate import Generator
 
 pytestmark = pytest.mark.slow
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def smollm2_dir():
     from tooltune.errors import ConfigError
-    from tooltune.train.pretrained import resolve_pypi_model
+    from tooltune.runtime.pretrained import resolve_pypi_model
 
     pytest.importorskip("gguf")
     try:
@@ -27,7 +27,7 @@ def smollm2_dir():
 def test_smollm2_cached_generation_gives_the_uncached_outputs(smollm2_dir, shop_catalog, tmp_path, with_adapter):
     import torch
 
-    from tooltune.eval.model import load_model
+    from tooltune.runtime.model import load_model
     from tooltune.formats.chat import use_tool_listing
 
     torch.set_num_threads(1)

@@ -12,9 +12,10 @@ from tests.conftest import build_tiny_tokenizer
 from tooltune.data.examples import Behavior, Example, ExpectedCall, Provenance, Source, write_jsonl
 from tooltune.errors import DataError
 from tooltune.eval.compare import compare
-from tooltune.eval.generate import Generation, Generator, _TurnEnd
+from tooltune.runtime.generate import Generation, Generator, _TurnEnd
 from tooltune.eval.runner import EvalConfig, evaluate_examples, run_eval
-from tooltune.formats.base import ToolCall, get_format
+from tooltune.formats.base import get_format
+from tooltune.tools.call import ToolCall
 
 HERMES = get_format("hermes")
 
@@ -152,7 +153,7 @@ def _accepts(grammar: str, text: str) -> bool:
 
 def test_grammar_allows_offered_calls_and_plain_text_only(shop_catalog):
     pytest.importorskip("llguidance")
-    from tooltune.eval.constrained import tool_call_grammar
+    from tooltune.runtime.constrained import tool_call_grammar
 
     grammar = tool_call_grammar(HERMES, [shop_catalog.get("create_payment"), shop_catalog.get("get_orders")])
     ok = HERMES.render([ToolCall("create_payment", {"amount": 5000, "invoice_id": "inv_1", "customer_id": "cus_1"})])
@@ -174,7 +175,7 @@ ALARM = {"name": "set_alarm", "description": "Set an alarm.", "parameters": {"ty
 
 def test_a_single_call_grammar_ends_after_the_first_block(shop_catalog):
     pytest.importorskip("llguidance")
-    from tooltune.eval.constrained import tool_call_grammar
+    from tooltune.runtime.constrained import tool_call_grammar
 
     # A named tool_choice: SmolLM2 opened a second block under the parallel grammar and ran into
     # max_tokens, so the served turn had no parseable call at all.
@@ -187,7 +188,7 @@ def test_a_single_call_grammar_ends_after_the_first_block(shop_catalog):
 
 def test_constrained_outputs_always_parse_into_valid_calls(tiny_loaded, shop_catalog):
     pytest.importorskip("llguidance")
-    from tooltune.eval.constrained import tool_call_grammar
+    from tooltune.runtime.constrained import tool_call_grammar
     from tooltune.tools.catalog import Tool
 
     # Bounded parameters (enum, integer ranges): a random model under greedy decoding would
@@ -208,7 +209,7 @@ def test_constrained_outputs_always_parse_into_valid_calls(tiny_loaded, shop_cat
 
 def test_a_constrained_output_cut_by_max_new_tokens_is_reported_truncated(tiny_loaded, shop_catalog):
     pytest.importorskip("llguidance")
-    from tooltune.eval.constrained import tool_call_grammar
+    from tooltune.runtime.constrained import tool_call_grammar
 
     tools = [shop_catalog.get("create_payment")]  # free strings: the random model never closes invoice_id
     prompt = tiny_loaded.render([{"role": "user", "content": "Charge order 1 please."}], tools)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from tooltune.eval.generate import _TurnEnd
+from tooltune.runtime.generate import _TurnEnd
 
 
 class CharTokenizer:

@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from tooltune.errors import ConfigError
-from tooltune.eval.generate import Generator
-from tooltune.eval.model import load_model
-from tooltune.export.exporter import ExportConfig, export_model, read_export_info
+from tooltune.runtime.generate import Generator
+from tooltune.runtime.model import load_model
+from tooltune.export.exporter import ExportConfig, export_model
 from tooltune.export.gguf import pre_tokenizer_by_structure
-from tooltune.export.runtime import GGUF_RUNTIME_ENV, llama_cpp_available, load_runtime_model
-from tooltune.formats.base import ToolCall
+from tooltune.runtime.exported import GGUF_RUNTIME_ENV, llama_cpp_available, load_runtime_model, read_export_info
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool
 
 # A tool and a request of the kind the base was pretrained on (its synthetic universe), so its
@@ -118,7 +118,7 @@ def test_gguf_is_a_llama_file_with_the_tokenizer_and_template_llama_cpp_needs(ex
 LLAMA_CPP_CHECK = """
 import json, sys, torch
 torch.set_num_threads(1)
-from tooltune.eval.model import load_model
+from tooltune.runtime.model import load_model
 from tests.export.test_export import PROMPTS, TOOLS, first_calls
 loaded = load_model(sys.argv[1])
 prompt = loaded.render(PROMPTS[0], TOOLS)
@@ -158,7 +158,7 @@ def lora_run(tmp_path_factory, source) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from tooltune.train.base import default_base_model_path
+    from tooltune.runtime.names import default_base_model_path
 
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(default_base_model_path())

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from tooltune.errors import TemplateError
-from tooltune.formats.base import ToolCall
 from tooltune.formats.chat import assistant_message, call_format_for, chat_setup, render_chat
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import ToolCatalog
 
 FIXTURES = __import__("pathlib").Path(__file__).parent.parent / "fixtures" / "chat_templates"

@@ -1,8 +1,9 @@
 import pytest
 
 from tooltune.errors import FormatError
-from tooltune.formats import ParseKind, ToolCall
+from tooltune.formats import ParseKind
 from tooltune.formats.glaive import parse, render
+from tooltune.tools.call import ToolCall
 
 # An assistant turn from glaive-function-calling-v2, after its "ASSISTANT: " prefix.
 GLAIVE_V2_TURN = (

@@ -1,5 +1,6 @@
-from tooltune.formats import ParseKind, ToolCall, get_format
+from tooltune.formats import ParseKind, get_format
 from tooltune.formats.hermes import parse, render
+from tooltune.tools.call import ToolCall
 
 # Qwen2.5-7B-Instruct answering "What's the temperature in San Francisco now? How about
 # tomorrow?" (Qwen function-calling docs): two parallel blocks, no prose.

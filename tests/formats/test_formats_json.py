@@ -1,8 +1,9 @@
 import pytest
 
 from tooltune.errors import FormatError
-from tooltune.formats import ParseKind, ToolCall
+from tooltune.formats import ParseKind
 from tooltune.formats.json_format import parse, render
+from tooltune.tools.call import ToolCall
 
 
 def test_single_call_renders_as_object():

@@ -1,7 +1,8 @@
 import json
 
-from tooltune.formats import ParseKind, ToolCall
+from tooltune.formats import ParseKind
 from tooltune.formats.openai import from_message, parse, render, to_message
+from tooltune.tools.call import ToolCall
 
 # Shape of an assistant message from the OpenAI chat completions API (function-calling guide).
 API_MESSAGE = {

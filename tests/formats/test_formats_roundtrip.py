@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tooltune.formats import ParseKind, ToolCall, format_names, get_format
+from tooltune.formats import ParseKind, format_names, get_format
+from tooltune.tools.call import ToolCall
 
 # Strings that stress quoting and the formats' own markup.
 TRICKY = st.sampled_from(

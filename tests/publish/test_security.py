@@ -138,10 +138,10 @@ def test_etag_pages_formats_and_since(app):
 def test_well_known_is_public_and_matches_the_committed_schema(app):
     import jsonschema
 
-    from tooltune.publish.document import SCHEMA_PATH, document_schema
+    from tooltune.data.publication import SCHEMA_PATH, document_schema
 
     committed = json.loads(SCHEMA_PATH.read_text())
-    assert committed == document_schema(), "regenerate: python -c 'from tooltune.publish.document import write_schema; write_schema()'"
+    assert committed == document_schema(), "regenerate: python -c 'from tooltune.data.publication import write_schema; write_schema()'"
     document = TestClient(app, base_url="http://127.0.0.1").get("/.well-known/mcp-training-data.json").json()
     jsonschema.Draft202012Validator(committed).validate(document)
     assert document["counts"] == {"total": 3, "by_source": {"curated": 1, "production": 1, "synthetic": 1}}

@@ -61,7 +61,7 @@ def serve_app(tmp_path_factory):
 
     from tooltune.serve.app import create_app
     from tooltune.serve.settings import ServeSettings
-    from tooltune.train.base import resolve_model_name
+    from tooltune.runtime.names import resolve_model_name
 
     target = tmp_path_factory.mktemp("security-base") / "model"
     shutil.copytree(resolve_model_name("builtin"), target)

@@ -100,7 +100,7 @@ def _readers(tmp_path: Path) -> dict[str, Callable[[Path], Any]]:
     from tooltune.data.curated import load_curated
     from tooltune.ops.prices import load_prices
     from tooltune.pipeline.config import PipelineConfig
-    from tooltune.publish.document import PublicationMetadata
+    from tooltune.data.publication import PublicationMetadata
     from tooltune.registry.gates import GateConfig
     from tooltune.tools.catalog import ToolCatalog
     from tooltune.tools.discover import discover_file, discover_openapi

@@ -95,7 +95,7 @@ def test_refs_compile_and_constrain_decoding(tiny_tokenizer) -> None:
     llguidance = pytest.importorskip("llguidance")
     import llguidance.hf
 
-    from tooltune.eval.constrained import tool_call_grammar
+    from tooltune.runtime.constrained import tool_call_grammar
     from tooltune.formats import get_format
 
     tool = pydantic_tool()
@@ -273,7 +273,7 @@ schemas = st.recursive(leaf, lambda inner: st.lists(inner, max_size=3) | st.dict
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(schemas, st.dictionaries(st.sampled_from(["a", "x", "y"]), leaf | st.lists(leaf, max_size=2), max_size=3))
 def test_any_schema_is_a_tool_or_a_catalog_error_and_never_breaks_a_later_stage(schema: Any, arguments: dict) -> None:
-    from tooltune.eval.constrained import tool_call_grammar
+    from tooltune.runtime.constrained import tool_call_grammar
     from tooltune.formats import get_format
     from tooltune.formats.chat import COMPACT_TEMPLATE, render_chat
     from tests.conftest import build_tiny_tokenizer

@@ -38,7 +38,7 @@ def hermes_base(tmp_path_factory) -> Path:
 
 def make_hermes_base(target: Path) -> Path:
     """A copy of the packaged base at ``target`` without its chat template (see ``hermes_base``)."""
-    from tooltune.train.base import resolve_model_name
+    from tooltune.runtime.names import resolve_model_name
 
     shutil.copytree(resolve_model_name("builtin"), target)
     (target / "chat_template.jinja").unlink(missing_ok=True)

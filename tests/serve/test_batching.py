@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from tooltune.errors import ConfigError
-from tooltune.eval.generate import Generator, Prompt
-from tooltune.eval.prefix import PrefixCache, prompt_prefix
+from tooltune.runtime.generate import Generator, Prompt
+from tooltune.runtime.prefix import PrefixCache, prompt_prefix
 from tooltune.serve.batching import Batcher
 
 QUERIES = ["Charge cus_0001 $50 for invoice inv_1043", "List the shipped orders", "Which orders await shipment?",

@@ -36,7 +36,7 @@ class FirstCallRequired:
         self.call_format = generator.call_format
 
     def complete(self, messages, tools):
-        from tooltune.eval.constrained import tool_call_grammar
+        from tooltune.runtime.constrained import tool_call_grammar
 
         if any(m["role"] == "tool" for m in messages):
             return self.generator.complete(messages, tools)
@@ -46,8 +46,8 @@ class FirstCallRequired:
 
 
 def test_loop_executes_each_call_on_the_live_server(hermes_base, shop_command, shop_tools):
-    from tooltune.eval.generate import Generator
-    from tooltune.eval.model import load_model
+    from tooltune.runtime.generate import Generator
+    from tooltune.runtime.model import load_model
     from tooltune.serve.chat import run_chat
 
     model = FirstCallRequired(Generator(load_model(hermes_base), max_new_tokens=96))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tooltune.eval.generate import Generation
+from tooltune.runtime.generate import Generation
 from tooltune.formats.base import get_format
 from tooltune.serve.app import _param, _safe_prefix, read_turn
 from tooltune.serve.settings import ServeSettings, parse_adapter_options

@@ -1,7 +1,7 @@
 import pytest
 
 from tooltune.errors import ArgumentError
-from tooltune.formats.base import ToolCall
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import ToolCatalog
 from tooltune.tools.validate import argument_problems, validate_call
 

@@ -11,13 +11,14 @@ from tests.conftest import FIXTURES
 
 DOCS = FIXTURES.parent.parent / "docs" / "base-model.md"
 from tooltune.errors import TrainError
-from tooltune.formats.base import ToolCall, get_format
+from tooltune.formats.base import get_format
 from tooltune.formats.chat import assistant_message, chat_setup, render_chat
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool
+from tooltune.runtime import names
 from tooltune.train import base
-from tooltune.train.base import (
-    BaseBuildConfig, base_config_markdown, base_corpus, build_base, default_base_model_path,
-)
+from tooltune.runtime.names import default_base_model_path
+from tooltune.train.base import BaseBuildConfig, base_config_markdown, base_corpus, build_base
 from tooltune.train.base_chat import BASE_TEMPLATE, base_tokenizer
 from tooltune.train.sft import cpu_compact_lm_head
 from tooltune.train.tool_universe import DOMAINS, tool_universe
@@ -179,11 +180,11 @@ def test_compact_lm_head_gives_the_same_loss_and_gradients():
 def test_config_needs_a_budget_and_default_path_says_how_to_build(tmp_path, monkeypatch, built):
     with pytest.raises(ValueError, match="minutes .* or max_steps"):
         BaseBuildConfig(minutes=None)
-    assert BaseBuildConfig().resolved_output_dir == base.PACKAGED_BASE_DIR
-    monkeypatch.setattr(base, "PACKAGED_BASE_DIR", tmp_path / "base_model")
+    assert BaseBuildConfig().resolved_output_dir == names.PACKAGED_BASE_DIR
+    monkeypatch.setattr(names, "PACKAGED_BASE_DIR", tmp_path / "base_model")
     with pytest.raises(TrainError, match="tooltune base build"):
         default_base_model_path()
-    monkeypatch.setattr(base, "PACKAGED_BASE_DIR", built[1].output_dir)
+    monkeypatch.setattr(names, "PACKAGED_BASE_DIR", built[1].output_dir)
     assert default_base_model_path() == built[1].output_dir
 
 

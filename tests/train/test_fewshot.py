@@ -38,7 +38,7 @@ def prompt_tokens(tokenizer, prompt_model):
 
 
 def test_the_prompt_model_covers_every_tool_fits_the_budget_and_loads_for_eval(tiny_base, tmp_path):
-    from tooltune.eval.model import load_model
+    from tooltune.runtime.model import load_model
 
     config = prompt_config(tiny_base, tmp_path, rules=["amounts are in cents"], max_prompt_tokens=1500)
     result = build_prompt_model(config, progress=False)  # the random base model answers val.jsonl

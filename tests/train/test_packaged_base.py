@@ -8,15 +8,15 @@ import json
 import pytest
 
 from tooltune.errors import TrainError
+from tooltune.runtime import names
+from tooltune.runtime.names import PACKAGED_BASE_DIR, resolve_model_name
 from tooltune.train import base
-from tooltune.train.base import (
-    BUILD_INFO, PACKAGED_BASE_DIR, BaseBuildConfig, BaseBuildResult, reproduce_command, resolve_model_name,
-)
+from tooltune.train.base import BUILD_INFO, BaseBuildConfig, BaseBuildResult, reproduce_command
 from tooltune.train.config import TrainConfig
 
 
 def test_the_packaged_base_is_committed_with_its_card():
-    path = base.default_base_model_path()
+    path = names.default_base_model_path()
     info = json.loads((path / BUILD_INFO).read_text())
     config = BaseBuildConfig(**info["config"])
     result = BaseBuildResult(output_dir=path, **info["result"])
@@ -36,13 +36,13 @@ def test_builtin_names_the_packaged_base_everywhere():
 
 
 def test_builtin_without_weights_says_how_to_build_them(tmp_path, monkeypatch):
-    monkeypatch.setattr(base, "PACKAGED_BASE_DIR", tmp_path / "base_model")
+    monkeypatch.setattr(names, "PACKAGED_BASE_DIR", tmp_path / "base_model")
     with pytest.raises(TrainError, match="tooltune base build"):
         resolve_model_name("builtin")
 
 
 def test_the_packaged_base_loads_and_generates_through_the_serving_path():
-    from tooltune.eval.model import load_model
+    from tooltune.runtime.model import load_model
 
     loaded = load_model("builtin", device="cpu")
     assert loaded.model.num_parameters() < 3_000_000

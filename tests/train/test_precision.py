@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from tooltune.errors import ConfigError
-from tooltune.train import precision
-from tooltune.train.precision import (
+from tooltune.runtime import precision
+from tooltune.runtime.precision import (
     PRECISION_ENV, REFERENCE_SHAPE, PrecisionWarning, Probe, bf16_probe, choose_precision, explain_precision,
     model_shape, probe_file, resolve_precision,
 )
@@ -195,7 +195,7 @@ def test_a_config_forcing_bf16_on_a_slow_cpu_warns_when_training_starts(cpu, qui
 
 
 def test_evaluation_and_serving_load_the_model_in_the_chosen_dtype(cpu):
-    from tooltune.eval.model import load_model
+    from tooltune.runtime.model import load_model
 
     assert load_model("builtin", dtype="auto").model.dtype == torch.float32
     amx_xeon(cpu)

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from tooltune.collect.config import ServiceEntry
-from tooltune.publish.document import WELL_KNOWN_PATH, TrainingDataDocument
+from tooltune.data.publication import WELL_KNOWN_PATH, TrainingDataDocument
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 _MAX_RETRY_AFTER_S = 30.0  # a publisher asking us to wait longer fails this run instead of stalling it

@@ -22,8 +22,8 @@ from typing import Any, Iterable, Iterator
 from pydantic import BaseModel, Field, computed_field
 
 from tooltune.errors import DataError
-from tooltune.formats.base import ToolCall
 from tooltune.safeload import loads_json
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog, content_hash
 
 REFERENCE = re.compile(r"\{(prev|steps\[(\d+)\])((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])+)\}")

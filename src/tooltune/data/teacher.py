@@ -18,12 +18,20 @@ import random
 import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from tooltune.data.examples import REFERENCE, Example, string_values
 
-if TYPE_CHECKING:
-    from tooltune.data.synth import SynthConfig
+
+class TeacherFields(Protocol):
+    """The fields of :class:`~tooltune.data.synth.SynthConfig` a teacher reads (synth calls the
+    teacher, so the teacher does not import synth back)."""
+
+    seed: int
+    teacher_url: str | None
+    teacher_model: str | None
+    teacher_rate: float
+    teacher_workers: int
 
 SYSTEM_PROMPT = (
     "You rewrite requests that a user sends to an assistant. Reword the request so it says the same "
@@ -34,7 +42,7 @@ SYSTEM_PROMPT = (
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 
 
-def paraphrase(examples: list[Example], config: SynthConfig, stats: dict[str, Any]) -> list[Example]:
+def paraphrase(examples: list[Example], config: TeacherFields, stats: dict[str, Any]) -> list[Example]:
     """Reword a seeded ``config.teacher_rate`` share of ``examples`` in place; returns them."""
     from openai import OpenAI  # imported here: only runs with a teacher configured
 
@@ -61,7 +69,7 @@ def paraphrase(examples: list[Example], config: SynthConfig, stats: dict[str, An
     return examples
 
 
-def _ask_all(client: Any, examples: list[Example], chosen: list[int], config: SynthConfig) -> list[tuple[str, str]]:
+def _ask_all(client: Any, examples: list[Example], chosen: list[int], config: TeacherFields) -> list[tuple[str, str]]:
     """(reply, "") or ("", error type name) per chosen example, in order."""
 
     def ask(index: int) -> tuple[str, str]:

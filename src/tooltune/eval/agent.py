@@ -56,9 +56,10 @@ from tooltune.data.feedback import InteractionLog, LoggedCall, ToolResult
 from tooltune.errors import ConfigError, DataError
 from tooltune.eval.match import check_call
 from tooltune.eval.metrics import Rate
-from tooltune.formats.base import CallFormat, ParseKind, ToolCall
+from tooltune.formats.base import CallFormat, ParseKind
 from tooltune.formats.chat import assistant_message
 from tooltune.safeload import loads_json
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog
 
 AGENT_RESULTS_FILE = "agent.jsonl"
@@ -76,7 +77,7 @@ ServerFactory = Callable[[str, Path], Any]
 
 class TurnModel(Protocol):
     """What the loop needs from a model: its call format and the raw text of its next turn.
-    :class:`tooltune.eval.generate.Generator` is one; tests use scripted fakes."""
+    :class:`tooltune.runtime.generate.Generator` is one; tests use scripted fakes."""
 
     @property
     def call_format(self) -> CallFormat: ...
@@ -235,7 +236,7 @@ async def drive_many(model: TurnModel, clients: Sequence[Client], conversations:
                      first_turns: Sequence[str] | None = None) -> list[Conversation]:
     """:func:`drive` for many conversations in lock step, each on its own client: every round, the
     next turn of all the runs still going is generated together (one batch for a model that batches,
-    :meth:`~tooltune.eval.generate.Generator.complete_many`), then each run's calls execute on its
+    :meth:`~tooltune.runtime.generate.Generator.complete_many`), then each run's calls execute on its
     own server. Each run is the greedy run :func:`drive` would make, up to the rounding left padding
     brings (as in the first-turn evaluation); on a CPU a batch of 16 turns costs a few times one.
     ``first_turns`` (one per conversation) stand in for the first round's generation."""
@@ -259,7 +260,7 @@ async def drive_many(model: TurnModel, clients: Sequence[Client], conversations:
 
 def complete_many(model: TurnModel, requests: Sequence[tuple[list[dict[str, Any]], list[Tool] | None]]) -> list[str]:
     """The next turn of each request: batched when the model offers ``complete_many`` (a
-    :class:`~tooltune.eval.generate.Generator`), else one :meth:`TurnModel.complete` at a time."""
+    :class:`~tooltune.runtime.generate.Generator`), else one :meth:`TurnModel.complete` at a time."""
     batched = getattr(model, "complete_many", None)
     if batched is not None:
         return list(batched(requests))

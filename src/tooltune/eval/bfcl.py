@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tooltune.errors import DataError
-from tooltune.eval.generate import Generator
+from tooltune.runtime.generate import Generator
 from tooltune.eval.metrics import Metrics
 from tooltune.eval.runner import evaluate_examples
 from tooltune.eval.score import ScoreResult, write_results
@@ -44,7 +44,7 @@ def run_bfcl(
     could not read are not scored; they raise when no case is left. ``tool_listing`` as in
     :class:`~tooltune.eval.runner.EvalConfig` (evaluate a base on a tuned run's prompt bytes)."""
     from tooltune.data.io import import_file
-    from tooltune.eval.model import load_model
+    from tooltune.runtime.model import load_model
 
     imported = import_file("bfcl", category)
     examples = imported.examples[:limit] if limit else imported.examples

@@ -76,7 +76,8 @@ from pydantic import BaseModel, Field
 
 from tooltune.data.examples import Behavior, Example, ExpectedCall
 from tooltune.data.io.dialects import BFCL_TYPES
-from tooltune.formats.base import ParseKind, ParseResult, ToolCall
+from tooltune.formats.base import ParseKind, ParseResult
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool
 
 

@@ -1,8 +1,8 @@
 """Run a model on the evaluation splits of a data build and score it: ``tooltune eval``.
 
 ``run_eval(EvalConfig(model=..., data_dir=..., output_dir=...))`` loads the model
-(:func:`~tooltune.eval.model.load_model`), generates the next assistant turn of every example of
-each split in batches (:class:`~tooltune.eval.generate.Generator`), parses each output with the
+(:func:`~tooltune.runtime.model.load_model`), generates the next assistant turn of every example of
+each split in batches (:class:`~tooltune.runtime.generate.Generator`), parses each output with the
 model's own call format and matches it (:func:`~tooltune.eval.score.score_output`, the scorer of
 ``tooltune eval score``). Sequence examples of demo services are also run end to end through the
 agent loop (:mod:`tooltune.eval.agent`) unless ``agent=False``.
@@ -18,7 +18,7 @@ Output directory::
 ``tooltune eval compare`` reads a run's output as it reads scored predictions. Each result line
 also carries the raw ``output``, ``latency_ms``, ``new_tokens``, ``prompt_tokens`` and
 ``truncated``; ``metrics.json`` carries ``latency_ms_p50``, ``latency_ms_p95`` and
-``tokens_per_s`` (see :mod:`tooltune.eval.generate` for what they time).
+``tokens_per_s`` (see :mod:`tooltune.runtime.generate` for what they time).
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tooltune.data.examples import Behavior, Example, read_jsonl
 from tooltune.data.split import SPLITS
 from tooltune.errors import CatalogError, ConfigError, DataError
-from tooltune.eval.generate import Generation, Generator, stats
+from tooltune.runtime.generate import Generation, Generator, stats
 from tooltune.eval.metrics import ExampleResult, Metrics, compute_metrics
-from tooltune.eval.prefix import DEFAULT_PREFIX_CACHE_MB, PrefixCache
+from tooltune.runtime.prefix import DEFAULT_PREFIX_CACHE_MB, PrefixCache
 from tooltune.eval.score import ScoreResult, score_output, write_results
 from tooltune.formats.chat import use_tool_listing
 from tooltune.tools.catalog import Tool, ToolCatalog
-from tooltune.train.machine import describe_machine, precision_name
+from tooltune.runtime.machine import describe_machine, precision_name
 
 DEFAULT_SPLITS = ("test_phrasing", "test_zero_shot", "test_multistep", "holdout")
 RUN_FILE = "run.json"
@@ -157,7 +157,7 @@ def evaluate_examples(
 def run_eval(config: EvalConfig) -> EvalResult:
     """``tooltune eval``: evaluate ``config.model`` on the splits of ``config.data_dir``; writes
     the files listed in the module docstring to ``config.output_dir`` and returns the metrics."""
-    from tooltune.eval.model import load_model
+    from tooltune.runtime.model import load_model
 
     examples_by_split, skipped = _read_splits(config)
     catalog = _catalog(config)

@@ -1,7 +1,7 @@
 """``tooltune export``: turn a trained run (or any base model) into a deployable artifact.
 
 ``export_model(ExportConfig(source=..., to=...))`` loads ``source`` the way evaluation does
-(:func:`~tooltune.eval.model.load_model`: a LoRA run dir is applied to its base and merged, a
+(:func:`~tooltune.runtime.model.load_model`: a LoRA run dir is applied to its base and merged, a
 full-weights run dir or a base model spec is loaded as is) and writes one of:
 
 - ``merged``: a plain Hugging Face directory (weights, tokenizer, chat template), for
@@ -13,7 +13,7 @@ full-weights run dir or a base model spec is loaded as is) and writes one of:
 
 Every export directory also holds the run's tokenizer files, with the chat template that
 :func:`~tooltune.formats.chat.render_chat` renders for it written in, and ``export.json``
-(:class:`ExportInfo`): what was exported, from what, and how. ``load_model(EXPORT_DIR)`` loads
+(:class:`~tooltune.runtime.exported.ExportInfo`): what was exported, from what, and how. ``load_model(EXPORT_DIR)`` loads
 each kind, so ``tooltune eval --model EXPORT_DIR`` scores an export through the same renderer
 and parser as the model it came from.
 """
@@ -22,19 +22,15 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tooltune.errors import ConfigError
+from tooltune.runtime.exported import EXPORT_FILE, ExportInfo, ExportKind, Quantize, read_export_info
 
-EXPORT_FILE = "export.json"
-ExportKind = Literal["merged", "gguf", "onnx"]
-Quantize = Literal["int8"]
 
 
 class ExportConfig(BaseModel):
@@ -69,21 +65,6 @@ class ExportConfig(BaseModel):
         return Path("exports") / f"{self.source.replace(':', '-').replace('/', '-')}{suffix}"
 
 
-class ExportInfo(BaseModel):
-    """``export.json``: what an export directory holds and where it came from."""
-
-    kind: ExportKind
-    quantize: Quantize | None = None
-    source: str = Field(description="The source as given.")
-    source_kind: str = Field(description="What the source was loaded as: base, adapter (merged into its base) or full.")
-    base_model: str = ""
-    files: list[str] = Field(description="The model files of the export (besides tokenizer and export.json).")
-    call_format: str = Field(description="Parser of the model's output, as tooltune detects it from the chat template.")
-    created_at: str
-    seconds: float = Field(description="Wall time of the export.")
-    details: dict[str, Any] = Field(default_factory=dict, description="Kind-specific facts (ONNX inputs, GGUF file type).")
-
-
 class ExportResult(BaseModel):
     output_dir: Path
     info: ExportInfo
@@ -92,7 +73,7 @@ class ExportResult(BaseModel):
 
 def export_model(config: ExportConfig) -> ExportResult:
     """Export ``config.source`` as ``config.to`` into ``config.resolved_output_dir``."""
-    from tooltune.eval.model import load_model
+    from tooltune.runtime.model import load_model
 
     out = config.resolved_output_dir
     started = time.perf_counter()
@@ -116,27 +97,6 @@ def export_model(config: ExportConfig) -> ExportResult:
     )
     (out / EXPORT_FILE).write_text(info.model_dump_json(indent=2) + "\n")
     return ExportResult(output_dir=out, info=info, size_bytes=sum((out / f).stat().st_size for f in files))
-
-
-def read_export_info(directory: Path) -> ExportInfo | None:
-    """The ``export.json`` of an export directory; None when ``directory`` is not an export."""
-    path = Path(directory) / EXPORT_FILE
-    if not path.is_file():
-        return None
-    try:
-        return ExportInfo.model_validate_json(path.read_text())
-    except ValueError as e:
-        raise ConfigError(f"{path}: not a tooltune export manifest ({e}); re-run `tooltune export`.") from e
-
-
-def save_tokenizer(loaded: Any, out: Path) -> None:
-    """The source's tokenizer, with the template :func:`render_chat` uses for it written in, so
-    other runtimes (vLLM, llama.cpp) render the bytes the model was trained on."""
-    from tooltune.formats.chat import chat_setup
-
-    tokenizer = loaded.tokenizer
-    tokenizer.chat_template = chat_setup(tokenizer).template
-    tokenizer.save_pretrained(str(out))
 
 
 def _write(config: ExportConfig, loaded: Any, out: Path) -> tuple[list[str], dict[str, Any]]:
@@ -170,18 +130,3 @@ def export_size(directory: Path) -> int:
     if info is None:
         raise ConfigError(f"{directory}: no {EXPORT_FILE}; not a tooltune export.")
     return sum((Path(directory) / f).stat().st_size for f in info.files)
-
-
-
-@contextmanager
-def no_progress_bars() -> Iterator[None]:
-    """transformers' progress bars off within the block (saving and loading weights draws them)."""
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()

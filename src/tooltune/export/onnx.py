@@ -6,7 +6,7 @@ past + seq], and ``past.N.key`` / ``past.N.value`` [batch, kv_heads, past, head_
 layer N (past = 0 on the first step). Outputs: ``logits`` [batch, 1, vocab] of the last position
 only (generation needs no other, and the vocabulary projection of a whole prompt is the largest
 matrix product of a step) and ``present.N.key`` / ``present.N.value`` [batch, kv_heads,
-past + seq, head_dim], fed back as the next step's past. :mod:`tooltune.export.runtime` runs it.
+past + seq, head_dim], fed back as the next step's past. :mod:`tooltune.runtime.exported` runs it.
 
 Why not optimum's exporter: ``optimum-onnx`` (0.1.0) pins ``transformers<4.58``, and tooltune
 runs on transformers 5. The TorchScript exporter traces transformers' own forward through a thin
@@ -26,15 +26,16 @@ from typing import Any
 
 import torch  # this module is imported only to export
 
-ONNX_FILE = "model.onnx"
+from tooltune.runtime.exported import ONNX_FILE, cache_shape, input_names, output_names
+
 OPSET = 17
 
 
 def write_onnx(loaded: Any, out: Path, *, quantize: str | None) -> tuple[list[str], dict[str, Any]]:
     """Trace ``loaded.model`` into ``out/model.onnx`` (int8 when ``quantize == "int8"``); the
     tokenizer, config and generation config are saved beside it."""
-    from tooltune.export.exporter import save_tokenizer
     from tooltune.export.gguf import portable_chat_template
+    from tooltune.export.merged import save_tokenizer
 
     model = loaded.model
     shape = cache_shape(model.config)
@@ -51,24 +52,6 @@ def write_onnx(loaded: Any, out: Path, *, quantize: str | None) -> tuple[list[st
     save_tokenizer(loaded, out)
     portable_chat_template(out)
     return [ONNX_FILE], {"opset": OPSET, **shape, "logits": "last position only", "int8": quantize == "int8"}
-
-
-def cache_shape(config: Any) -> dict[str, int]:
-    """Layers, KV heads and head size of a decoder config: the shapes of the past inputs."""
-    heads = config.num_attention_heads
-    return {
-        "layers": int(config.num_hidden_layers),
-        "kv_heads": int(getattr(config, "num_key_value_heads", None) or heads),
-        "head_dim": int(getattr(config, "head_dim", None) or config.hidden_size // heads),
-    }
-
-
-def input_names(layers: int) -> list[str]:
-    return ["input_ids", "attention_mask", "position_ids"] + [f"past.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
-
-
-def output_names(layers: int) -> list[str]:
-    return ["logits"] + [f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
 
 
 def trace(model: Any, path: Path, shape: dict[str, int]) -> None:

@@ -3,6 +3,6 @@
 Look formats up by name with :func:`get_format`; the built-in ones register on first lookup.
 """
 
-from tooltune.formats.base import CallFormat, ParseKind, ParseResult, ToolCall, format_names, get_format
+from tooltune.formats.base import CallFormat, ParseKind, ParseResult, format_names, get_format
 
-__all__ = ["CallFormat", "ParseKind", "ParseResult", "ToolCall", "format_names", "get_format"]
+__all__ = ["CallFormat", "ParseKind", "ParseResult", "format_names", "get_format"]

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from tooltune.errors import FormatError
-from tooltune.formats.base import ToolCall
+from tooltune.tools.call import ToolCall
 
 
 class Malformed(Exception):

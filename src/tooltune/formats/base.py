@@ -1,4 +1,4 @@
-"""Tool calls, parse results and the registry of tool-call formats.
+"""Parse results and the registry of tool-call formats (the calls themselves: :mod:`tooltune.tools.call`).
 
 Each format lives in its own module (``hermes.py``, ``glaive.py`` …) with a ``render`` and a
 ``parse`` function and registers itself here by name. Training, evaluation and serving look the
@@ -13,18 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tooltune.errors import FormatError
-
-
-@dataclass
-class ToolCall:
-    """One call: a tool name and its arguments. ``id`` is transport metadata, not compared."""
-
-    name: str
-    arguments: dict[str, Any] = field(default_factory=dict)
-    id: str | None = field(default=None, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "arguments": self.arguments}
+from tooltune.tools.call import ToolCall
 
 
 class ParseKind(str, enum.Enum):

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tooltune.errors import TemplateError
-from tooltune.formats.base import CallFormat, ToolCall, format_names, get_format
+from tooltune.formats.base import CallFormat, format_names, get_format
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog
 from tooltune.tools.schema_rules import inline_refs
 
@@ -195,7 +196,7 @@ def shared_prefix(
     prompt-only model's few-shot turns, and the user turn's opener when that is an added token).
 
     This is the one definition of "the prefix", for prefix-shared training rows
-    (:mod:`tooltune.train.prefix_sharing`) and prefix-cached generation (:mod:`tooltune.eval.prefix`).
+    (:mod:`tooltune.train.prefix_sharing`) and prefix-cached generation (:mod:`tooltune.runtime.prefix`).
     ``text`` is the conversation as already rendered (whole, or a prompt); ``render`` renders
     messages as the caller does (default :func:`render_chat` with ``tools``). Found without knowing
     the template: chat templates cannot render a conversation without a user turn, so the messages

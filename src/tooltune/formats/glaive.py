@@ -18,7 +18,8 @@ import re
 from typing import Any
 
 from tooltune.formats._calls import DECODER, Malformed, call_from_object, check_renderable, decode_error, dumps
-from tooltune.formats.base import ParseResult, ToolCall, register
+from tooltune.formats.base import ParseResult, register
+from tooltune.tools.call import ToolCall
 
 NAME = "glaive"
 OPEN = "<functioncall>"

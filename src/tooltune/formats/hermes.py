@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 
 from tooltune.formats._calls import DECODER, Malformed, call_from_object, check_renderable, decode_error, dumps
-from tooltune.formats.base import ParseResult, ToolCall, register
+from tooltune.formats.base import ParseResult, register
+from tooltune.tools.call import ToolCall
 
 NAME = "hermes"
 OPEN, CLOSE = "<tool_call>", "</tool_call>"

@@ -30,7 +30,8 @@ from tooltune.formats._calls import (
     loads,
     strip_fence,
 )
-from tooltune.formats.base import ParseResult, ToolCall, register
+from tooltune.formats.base import ParseResult, register
+from tooltune.tools.call import ToolCall
 
 NAME = "json"
 _ARGUMENTS_KEYS = ("parameters", "arguments")

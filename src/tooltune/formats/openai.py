@@ -24,7 +24,8 @@ from tooltune.formats._calls import (
     loads,
     strip_fence,
 )
-from tooltune.formats.base import ParseResult, ToolCall, register
+from tooltune.formats.base import ParseResult, register
+from tooltune.tools.call import ToolCall
 
 NAME = "openai"
 

@@ -35,7 +35,8 @@ from typing import Any
 
 from tooltune.errors import FormatError
 from tooltune.formats._calls import Malformed, check_renderable, strip_fence
-from tooltune.formats.base import ParseResult, ToolCall, register
+from tooltune.formats.base import ParseResult, register
+from tooltune.tools.call import ToolCall
 
 NAME = "pythonic"
 _BARE_CALL_START = re.compile(r"[^\W\d]\w*(?:\s*\.\s*[^\W\d]\w*)*\s*\(")

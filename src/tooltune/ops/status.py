@@ -3,7 +3,7 @@
 Library versions, the compute device and its threads, the precision ``auto`` chooses here and
 why, the registry (URL, counts, datasets, models and the versions live per service), and the size
 of every cache tooltune reads or fills. Nothing is created or changed but the precision probe's
-cache entry (:mod:`tooltune.train.precision`): a registry database that does not exist yet is
+cache entry (:mod:`tooltune.runtime.precision`): a registry database that does not exist yet is
 reported as such, not made.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tooltune.train.machine import cpu_model, describe_machine, usable_cores
-from tooltune.train.precision import PrecisionChoice, explain_precision
+from tooltune.runtime.machine import cpu_model, describe_machine, usable_cores
+from tooltune.runtime.precision import PrecisionChoice, explain_precision
 
 LIBRARIES = ("tooltune", "torch", "transformers", "peft", "trl", "accelerate", "mcp", "falkordb")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -175,7 +175,7 @@ def cache_dirs() -> dict[str, Path]:
 
 def _tooltune_cache() -> Path:
     try:
-        from tooltune.train.pretrained import cache_dir
+        from tooltune.runtime.pretrained import cache_dir
     except ImportError:  # a checkout without the pretrained-model loader
         return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tooltune"
     return cache_dir()

@@ -266,7 +266,7 @@ def _cached(step: str, key: str, out: Path, run: Callable[[], dict], note: Progr
 def _with_builtin_base(config: PipelineConfig) -> PipelineConfig:
     """``base_model: builtin`` names tooltune's packaged offline base model; resolved once here so
     that evaluation and the registry record the directory that was trained."""
-    from tooltune.train.base import resolve_model_name
+    from tooltune.runtime.names import resolve_model_name
 
     if "base_model" not in config.train:
         return config
@@ -289,7 +289,7 @@ def _evaluate_live(config: PipelineConfig, data_dir: Path, dataset: dict, live: 
                    steps: list[StepRecord]) -> Path:
     """Evaluate the deployed version on this dataset: its base (the spec the registry keeps,
     resolved here) with its adapter, or its own weights."""
-    from tooltune.train.base import resolve_model_name
+    from tooltune.runtime.names import resolve_model_name
 
     artifact = Path(live.artifact_path)
     if str(live.kind) == "adapter":

@@ -1,5 +1,6 @@
 """A service's side of decentralized training data: publish its examples and test scenarios at
 standard endpoints, to the orchestrator role only, audited and rate-limited (docs/decentralized-data.md).
+The document both sides agree on is :mod:`tooltune.data.publication`.
 
 The names below load on first use: ``tooltune`` imports this package's ``cli`` for every
 command, and FastAPI / SQLAlchemy should only load when a publisher actually starts.
@@ -15,8 +16,6 @@ _EXPORTS = {
     "AuditEntry": "audit", "AuditLog": "audit",
     "issue_token": "auth",
     "PublishConfig": "config",
-    "ORCHESTRATOR_ROLE": "document", "PublicationMetadata": "document", "TrainingDataDocument": "document",
-    "document_schema": "document",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -32,7 +32,7 @@ from tooltune.httpguard import client_address, default_allowed_hosts, install
 from tooltune.publish.audit import AuditLog
 from tooltune.publish.auth import AuthFailure, Caller, require_role, verify_token
 from tooltune.publish.config import PublishConfig
-from tooltune.publish.document import ORCHESTRATOR_ROLE, WELL_KNOWN_PATH, TrainingDataDocument
+from tooltune.data.publication import ORCHESTRATOR_ROLE, WELL_KNOWN_PATH, TrainingDataDocument
 from tooltune.publish.ratelimit import RateLimiter
 from tooltune.publish.store import PublishedData
 

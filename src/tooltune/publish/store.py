@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from tooltune.data.examples import Example
 from tooltune.errors import DataError
 from tooltune.publish.config import PublishConfig
-from tooltune.publish.document import (
+from tooltune.data.publication import (
     FORMATS,
     ORCHESTRATOR_ROLE,
     AuthInfo,

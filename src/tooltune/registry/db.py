@@ -67,7 +67,7 @@ from tooltune.registry.tables import (
 )
 from tooltune.tools.catalog import ToolCatalog, content_hash
 from tooltune.tools.diff import CatalogDiff, Rating, diff
-from tooltune.train.pretrained import portable_model_name
+from tooltune.runtime.pretrained import portable_model_name
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 

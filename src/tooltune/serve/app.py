@@ -2,7 +2,7 @@
 
 Every turn is rendered by :func:`~tooltune.formats.chat.render_chat` and read back by the
 model's :func:`~tooltune.formats.chat.call_format_for` parser (through
-:class:`~tooltune.eval.generate.Generator`), the bytes and parser of training and evaluation,
+:class:`~tooltune.runtime.generate.Generator`), the bytes and parser of training and evaluation,
 so served accuracy is evaluated accuracy. Requests that arrive together are generated in one batch,
 and their tool listings' KV caches are kept across requests (:mod:`tooltune.serve.batching`).
 
@@ -56,10 +56,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tooltune.errors import CatalogError, ConfigError, TemplateError
-from tooltune.eval.generate import CALL_TAGS, Generation, Prompt
-from tooltune.eval.model import LoadedModel
-from tooltune.eval.prefix import PrefixCache, prompt_prefix
-from tooltune.formats.base import CallFormat, ParseKind, ToolCall
+from tooltune.runtime.generate import CALL_TAGS, Generation, Prompt
+from tooltune.runtime.model import LoadedModel
+from tooltune.runtime.prefix import PrefixCache, prompt_prefix
+from tooltune.formats.base import CallFormat, ParseKind
 from tooltune.httpguard import client_address, default_allowed_hosts, install
 from tooltune.serve.batching import Batcher
 from tooltune.serve.drift import DriftMonitor
@@ -69,6 +69,7 @@ from tooltune.serve.models import ModelNotFound, ModelPool, Served
 from tooltune.serve.requestlog import RequestLog, served_entry
 from tooltune.serve.schemas import ChatRequest, NamedToolChoice, RequestError, check_supported, conversation
 from tooltune.serve.settings import SERVICE_HEADER, WARNING_HEADER, ServeSettings
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool
 
 logger = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ class ChatService:
         return served, Prompt(text, prefix), grammar, limit
 
     def _grammar(self, loaded: LoadedModel, tools: list[Tool], choice: Any, *, parallel: bool) -> str | None:
-        from tooltune.eval.constrained import require_llguidance, tool_call_grammar
+        from tooltune.runtime.constrained import require_llguidance, tool_call_grammar
 
         forced = choice == "required" or isinstance(choice, NamedToolChoice)
         if not forced and not self.settings.constrained:
@@ -186,7 +187,7 @@ def create_app(settings: ServeSettings, pool: ModelPool | None = None) -> FastAP
     if pool is None:
         pool = ModelPool(settings, registry=_registry(settings))
     if settings.constrained:
-        from tooltune.eval.constrained import require_llguidance, tool_call_grammar
+        from tooltune.runtime.constrained import require_llguidance, tool_call_grammar
 
         require_llguidance()
         for served in [pool.resolve("base"), *pool.adapters().values()]:

@@ -5,7 +5,7 @@ never interleave on it), so a server that generated one request at a time made i
 concurrent client wait for three whole generations. :class:`Batcher` instead queues requests
 and one worker thread runs them in batches: it takes the oldest waiting request, lets it wait
 until ``window_ms`` after its arrival for others to arrive, and generates every waiting request for the same model
-(up to ``max_batch``) in one :class:`~tooltune.eval.generate.Generator` batch. On a CPU a batch
+(up to ``max_batch``) in one :class:`~tooltune.runtime.generate.Generator` batch. On a CPU a batch
 of four decodes in little more time than one; with the prefix cache the prefill of a request
 whose tool listing was seen before is only its own turn.
 
@@ -15,7 +15,7 @@ whose tool listing was seen before is only its own turn.
   separately); a Generation is the one the request would get alone.
 - A failing batch is retried one request at a time, so one request's error (a grammar that does
   not compile, say) reaches that request only.
-- The :class:`~tooltune.eval.prefix.PrefixCache` is shared by all batches: keyed by model and
+- The :class:`~tooltune.runtime.prefix.PrefixCache` is shared by all batches: keyed by model and
   adapter, bounded by ``ServeSettings.prefix_cache_mb``.
 """
 
@@ -28,8 +28,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tooltune.eval.generate import Generation, Generator, Prompt
-from tooltune.eval.prefix import PrefixCache
+from tooltune.runtime.generate import Generation, Generator, Prompt
+from tooltune.runtime.prefix import PrefixCache
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tooltune.eval.prefix import DEFAULT_PREFIX_CACHE_MB
+from tooltune.runtime.prefix import DEFAULT_PREFIX_CACHE_MB
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
@@ -165,8 +165,8 @@ def _turn_model(model: str, adapter: Optional[Path], endpoint: Optional[str], se
         if adapter is not None:
             raise ConfigError("chat: --adapter applies to in-process models; with --endpoint, name the served adapter in --model.")
         return EndpointModel(endpoint, model, service=service, max_tokens=max_new_tokens)
-    from tooltune.eval.generate import Generator
-    from tooltune.eval.model import load_model
+    from tooltune.runtime.generate import Generator
+    from tooltune.runtime.model import load_model
 
     return Generator(load_model(model, adapter), max_new_tokens=max_new_tokens, batch_size=1, constrained=constrained)
 

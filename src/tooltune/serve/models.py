@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tooltune.errors import ConfigError, RegistryError, TooltuneError
-from tooltune.eval.model import ADAPTER_CONFIG_FILE, LoadedModel, load_model, stop_token_ids
+from tooltune.runtime.model import ADAPTER_CONFIG_FILE, LoadedModel, load_model, stop_token_ids
 from tooltune.serve.settings import BASE_NAME, ServeSettings
 
 
@@ -173,5 +173,5 @@ def _run_tokenizer(path: Path) -> Any:
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"  # as eval.model loads it: batched prompts are padded on the left
+    tokenizer.padding_side = "left"  # as runtime.model loads it: batched prompts are padded on the left
     return tokenizer

@@ -30,7 +30,7 @@ from tooltune.data.call_checks import check_call
 from tooltune.data.examples import ExpectedCall
 from tooltune.data.feedback import Correction, InteractionLog, LoggedCall
 from tooltune.data.log_writer import LogWriter, log_files
-from tooltune.formats.base import ToolCall
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog
 
 REQUESTS_DIR = "requests"

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from tooltune.errors import ConfigError
-from tooltune.eval.prefix import DEFAULT_PREFIX_CACHE_MB
+from tooltune.runtime.prefix import DEFAULT_PREFIX_CACHE_MB
 from tooltune.httpguard import GuardFields
 from tooltune.tools.sources import ServiceSource
 

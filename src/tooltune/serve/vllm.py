@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from tooltune.errors import ConfigError
-from tooltune.eval.model import ADAPTER_CONFIG_FILE
+from tooltune.runtime.model import ADAPTER_CONFIG_FILE
 from tooltune.serve.settings import BASE_NAME, ServeSettings
 
 VLLM_TOOL_PARSERS = {"hermes": "hermes", "pythonic": "pythonic"}
@@ -52,7 +52,7 @@ def vllm_plan(settings: ServeSettings, out_dir: str | Path) -> VllmPlan:
     from transformers import AutoTokenizer
 
     from tooltune.formats.chat import chat_setup
-    from tooltune.train.base import resolve_model_name
+    from tooltune.runtime.names import resolve_model_name
 
     base = resolve_model_name(settings.model)
     try:

@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 
 from tooltune.errors import ArgumentError
-from tooltune.formats.base import ToolCall
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog, canonical_json
 from tooltune.tools.schema_rules import root_schema
 

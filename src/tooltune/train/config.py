@@ -246,7 +246,7 @@ class TrainConfig(BaseModel):
     @field_validator("base_model")
     @classmethod
     def _builtin_base(cls, value: str) -> str:
-        from tooltune.train.base import resolve_model_name
+        from tooltune.runtime.names import resolve_model_name
 
         return resolve_model_name(value)
 

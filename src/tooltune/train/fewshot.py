@@ -6,7 +6,7 @@
                          "few_shot": [<OpenAI-shaped messages>]}
     manifest.json       what was chosen and why, the token count, the base model's val results
 
-Evaluation and serving load it with :func:`tooltune.eval.model.load_model`, which puts the system
+Evaluation and serving load it with :func:`tooltune.runtime.model.load_model`, which puts the system
 prompt and the few-shot messages before every conversation (``LoadedModel.messages_for``) and
 renders with :func:`~tooltune.formats.chat.render_chat`: the one contract, used here too to count
 tokens and to find failures.
@@ -16,7 +16,7 @@ Choosing the few-shot conversations (all from ``train.jsonl``, cheapest first wi
 1. **Coverage**: greedy set cover over the tools the training examples call, so that each one is
    shown called at least once (tools no example calls are listed as ``uncovered``).
 2. **Failures** (``prompt.mine_failures``): the base model, prompted with step 1's result, answers
-   ``val.jsonl`` (greedy, batched, via :mod:`tooltune.eval.generate`), and each answer is scored
+   ``val.jsonl`` (greedy, batched, via :mod:`tooltune.runtime.generate`), and each answer is scored
    with the evaluation matcher. For each kind of failure, by frequency, a training example of the
    same kind is added: same category and expected tool, else same tool, else same category.
    Validation examples themselves never enter the prompt, so val scores stay honest.
@@ -46,8 +46,8 @@ from tooltune.data.examples import Behavior, Example, target_messages
 from tooltune.data.vocabulary import DomainVocabulary
 from tooltune.errors import DataError, TrainError
 from tooltune.formats import openai as openai_calls
-from tooltune.formats.base import ToolCall
 from tooltune.formats.chat import call_format_for, render_chat
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog
 from tooltune.train import manifest as mf
 from tooltune.train.config import TrainConfig
@@ -140,7 +140,7 @@ def build_prompt_model(config: TrainConfig, *, progress: bool = True, predict: P
 
     loaded = None
     if settings.mine_failures and val and predict is None:
-        from tooltune.eval.model import load_model
+        from tooltune.runtime.model import load_model
 
         loaded = load_model(config.base_model)  # ConfigError names the model when it cannot be loaded
         predict = _model_predict(loaded, settings.max_new_tokens, settings.batch_size)
@@ -352,7 +352,7 @@ def _add_for_failures(candidates: list[_Candidate], val: list[Example], results:
 def _model_predict(loaded: Any, max_new_tokens: int, batch_size: int) -> Predict:
     """Generation as evaluation and serving do it: the loaded prompt model puts the prefix in
     front (``LoadedModel.messages_for``) and renders with ``render_chat``."""
-    from tooltune.eval.generate import Generator
+    from tooltune.runtime.generate import Generator
 
     generator = Generator(loaded, max_new_tokens=max_new_tokens, batch_size=batch_size)
 

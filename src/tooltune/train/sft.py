@@ -40,10 +40,10 @@ from tooltune.train import manifest as mf
 from tooltune.train.callbacks import MetricsLog, RichProgress
 from tooltune.train.config import TrainConfig
 from tooltune.train.dataset import DatasetStats, TokenizedConversation, conversations_dataset, read_split, tokenize_split
-from tooltune.train.machine import describe_machine
-from tooltune.train.precision import precision_for
+from tooltune.runtime.machine import describe_machine
+from tooltune.runtime.precision import precision_for
 from tooltune.train.prefix_sharing import PrefixSharedCollator, mask_kind, shared_rows
-from tooltune.train.quiet import settle_transformers
+from tooltune.runtime.quiet import settle_transformers
 
 logger = logging.getLogger(__name__)
 
@@ -442,7 +442,7 @@ def _load_tokenizer(config: TrainConfig):
 
 
 def _precision(config: TrainConfig) -> str:
-    """bf16 only where it is faster here for this model's width (tooltune.train.precision); an
+    """bf16 only where it is faster here for this model's width (tooltune.runtime.precision); an
     explicit bf16 on a CPU that runs it slower warns."""
     return precision_for(config.precision, config.base_model, revision=config.base_revision)
 

@@ -21,9 +21,10 @@ from tooltune.data.examples import Behavior, Example, ExpectedCall, Provenance, 
 from tooltune.data.io.dialects import to_json_schema_tool
 from tooltune.data.quarantine import QuarantineRecord
 from tooltune.errors import DataError, TemplateError, TooltuneError
-from tooltune.formats import ToolCall, get_format
+from tooltune.formats import get_format
 from tooltune.formats.chat import assistant_message, tool_call_from_message
 from tooltune.safeload import loads_json, raw_decode
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog
 
 

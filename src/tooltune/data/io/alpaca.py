@@ -36,7 +36,8 @@ from tooltune.data.io._records import (
     parse_calls_text,
 )
 from tooltune.data.quarantine import QuarantineRecord
-from tooltune.formats import ToolCall, get_format
+from tooltune.formats import get_format
+from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog
 
 NAME = "alpaca"

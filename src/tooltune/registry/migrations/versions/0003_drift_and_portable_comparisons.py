@@ -68,7 +68,7 @@ def downgrade() -> None:
 
 def _portable_base_models() -> None:
     from tooltune.tools.catalog import content_hash
-    from tooltune.train.pretrained import portable_model_name
+    from tooltune.runtime.pretrained import portable_model_name
 
     conn = op.get_bind()
     rows = conn.execute(sa.text(

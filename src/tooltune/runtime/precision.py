@@ -26,8 +26,8 @@ bf16 forced where the probe finds it slower than fp32 (a config's ``precision: b
 ``dtype: bf16``, or the environment) runs as asked, with a :class:`PrecisionWarning` that gives
 the measured ratio.
 
-It lives in ``train/`` beside :mod:`tooltune.train.machine`: the lowest layer that runs models
-today, which evaluation and serving already import (a later refactor moves both into ``runtime/``).
+It lives in ``runtime/`` beside :mod:`tooltune.runtime.machine`, below train, eval, serve and
+export, which all choose a precision.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from tooltune.errors import ConfigError
-from tooltune.train.machine import BF16_FLAGS, cpu_flags, cpu_model
-from tooltune.train.pretrained import cache_dir
+from tooltune.runtime.machine import BF16_FLAGS, cpu_flags, cpu_model
+from tooltune.runtime.pretrained import cache_dir
 
 logger = logging.getLogger(__name__)
 

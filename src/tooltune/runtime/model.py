@@ -1,4 +1,4 @@
-"""Load a model for evaluation or serving: one :class:`LoadedModel`, whatever the kind of model.
+"""Load a model for evaluation, serving or export: one :class:`LoadedModel`, whatever the kind of model.
 
 ``load_model(model, adapter=None)`` accepts:
 
@@ -15,12 +15,12 @@
   run replaces it (its weights are the whole model);
 - an **export directory** from ``tooltune export``: a merged export is a plain Hugging Face
   directory (a base model); an ONNX or GGUF export is run by onnxruntime or llama.cpp
-  (:mod:`tooltune.export.runtime`; a GGUF falls back to transformers' ``gguf_file=`` loader when
+  (:mod:`tooltune.runtime.exported`; a GGUF falls back to transformers' ``gguf_file=`` loader when
   ``llama-cpp-python`` is not installed), with the tokenizer saved beside it.
 
 Prompts are always rendered through :func:`tooltune.formats.chat.render_chat` and outputs read by
 :func:`~tooltune.formats.chat.call_format_for` of the loaded tokenizer: the bytes and the parser
-of training. Nothing here depends on evaluation, so serving reuses it.
+of training. It sits in ``runtime/``, below evaluation, serving and export, which all load through it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tooltune.errors import ConfigError
 from tooltune.formats.base import CallFormat
 from tooltune.formats.chat import call_format_for, render_chat
 from tooltune.tools.catalog import Tool, ToolCatalog
-from tooltune.train.precision import precision_for
+from tooltune.runtime.precision import precision_for
 
 PROMPT_MODEL_FILE = "prompt_model.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
@@ -112,13 +112,13 @@ def load_model(
     prompt-only dir), optionally with ``adapter``.
 
     ``device``: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
-    ``dtype``: ``"auto"`` (bf16 where it is faster here: :mod:`tooltune.train.precision`), ``"fp32"``,
+    ``dtype``: ``"auto"`` (bf16 where it is faster here: :mod:`tooltune.runtime.precision`), ``"fp32"``,
     ``"bf16"``, ``"fp16"``.
     ``merge_adapter`` folds a LoRA adapter into the base weights (faster generation); serving
     that swaps adapters passes False. Raises :class:`ConfigError` naming what could not be loaded.
     """
-    from tooltune.train.base import resolve_model_name
-    from tooltune.train.quiet import settle_transformers
+    from tooltune.runtime.names import resolve_model_name
+    from tooltune.runtime.quiet import settle_transformers
 
     settle_transformers()
     torch_device = _placement(device, dtype)
@@ -209,7 +209,7 @@ def _placement(device: str, dtype: str) -> Any:
 
 def _torch_dtype(dtype: str, device: Any, weights: str) -> Any:
     """``dtype`` for the model at ``weights``: ``auto`` is bf16 only where it is faster for this
-    model's width on this machine (tooltune.train.precision)."""
+    model's width on this machine (tooltune.runtime.precision)."""
     import torch
 
     chosen = precision_for(dtype, weights, device.type)
@@ -261,8 +261,7 @@ def _load_export(path: Path, adapter: str | Path | None) -> LoadedModel | None:
     """An ONNX or GGUF export directory loaded with its runtime; None for anything else."""
     if not (path / "export.json").is_file():
         return None
-    from tooltune.export.exporter import read_export_info
-    from tooltune.export.runtime import load_runtime_model
+    from tooltune.runtime.exported import load_runtime_model, read_export_info
 
     info = read_export_info(path)
     if info is None or info.kind == "merged":

@@ -70,3 +70,17 @@ def quiet_third_party() -> Iterator[None]:
     target = getattr(_handler, "baseFilename", None) or os.devnull
     with open(target, "a", encoding="utf-8") as sink, contextlib.redirect_stderr(sink):
         yield
+
+
+@contextlib.contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """transformers' progress bars off within the block (saving and loading weights draws them)."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()

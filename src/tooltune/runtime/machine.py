@@ -2,12 +2,11 @@
 decide precision.
 
 One home for "which machine is this", used by ``tooltune status``, by the precision choice
-(:mod:`tooltune.train.precision`) and by every script under ``benchmarks/``, which prints
+(:mod:`tooltune.runtime.precision`) and by every script under ``benchmarks/``, which prints
 :func:`machine_line` first: the same command runs ~3x apart on an AMX Xeon and an AVX2-only EPYC,
 so a figure without its machine cannot be compared with anything.
 
-It lives in ``train/`` because that is the lowest layer that runs models today (``eval`` and
-``serve`` already import ``train``); a later refactor moves it into a ``runtime/`` layer.
+It lives in ``runtime/``, the lowest layer that runs models, so that every layer above can name its machine.
 """
 
 from __future__ import annotations

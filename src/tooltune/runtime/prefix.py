@@ -1,7 +1,7 @@
 """Prefix caching: the system turn and tool listing are prefilled once, not once per prompt.
 
 Nearly every prompt tooltune generates from starts with the same text: the system turn with the
-tool listing (on the demo data, ~380 of ~407 prompt tokens). :class:`~tooltune.eval.generate.Generator`
+tool listing (on the demo data, ~380 of ~407 prompt tokens). :class:`~tooltune.runtime.generate.Generator`
 prefills that **prefix** once, keeps its KV cache in a :class:`PrefixCache`, and copies it into
 the KV cache of every batch row that starts with it; only the rest of each prompt is prefilled.
 

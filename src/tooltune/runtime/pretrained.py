@@ -169,7 +169,7 @@ def _sha256(path: Path) -> str:
 def _dequantize(gguf: Path, target: Path, source: dict[str, str]) -> None:
     """Load the GGUF with transformers and save it as a plain HF directory, atomically: a crash
     halfway leaves no directory that looks complete, and two processes racing both end with one."""
-    from tooltune.train.quiet import quiet_third_party
+    from tooltune.runtime.quiet import quiet_third_party
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     logger.warning("preparing %s once: dequantizing the GGUF into %s", gguf.name, target)

@@ -7,6 +7,9 @@ keeps the two equal, so an orchestrator written in another language can validate
 :class:`PublicationMetadata` is what a service team writes in ``DIR/metadata.yaml`` beside its data:
 owner, version, consent, restrictions and its test gate (``min_accuracy_required``). Everything
 else in the document (counts, tools covered, catalog hash, last update) is computed from the data.
+
+It lives in ``data/`` because both sides read it: the publisher (:mod:`tooltune.publish`) writes
+it and the collector (:mod:`tooltune.collect`) validates what it pulls against it.
 """
 
 from __future__ import annotations

@@ -1,18 +1,18 @@
 """Batched greedy generation of assistant turns: prompts in, raw output text and timings out.
 
-:class:`Generator` wraps a :class:`~tooltune.eval.model.LoadedModel`. Each request is a
+:class:`Generator` wraps a :class:`~tooltune.runtime.model.LoadedModel`. Each request is a
 conversation plus its offered tools, rendered with :meth:`LoadedModel.render` (``render_chat``
 with the generation prompt). Requests are sorted by prompt length, so each batch pads little,
 and run through ``model.generate`` in batches (``batch_size`` rows, at most ``max_batch_tokens``
 padded prompt tokens) with a static KV cache, left padding and greedy decoding; outputs come back
 in request order. Evaluation, the agent loop and serving share it.
 
-Prefix caching (:mod:`tooltune.eval.prefix`, on by default): the part of a prompt before its first
+Prefix caching (:mod:`tooltune.runtime.prefix`, on by default): the part of a prompt before its first
 user turn (system text and tool listing) is prefilled once per distinct prefix and kept in an LRU;
 each batch row starts from its prefix's KV cache and only the rest of its prompt is prefilled.
 Requests are then sorted by the length of that rest. Outputs are the same as without it.
 
-A turn ends at the first stop token (:func:`~tooltune.eval.model.stop_token_ids`: EOS and the
+A turn ends at the first stop token (:func:`~tooltune.runtime.model.stop_token_ids`: EOS and the
 template's end-of-turn markers) or, for formats with a closing tag (hermes ``</tool_call>``), as
 soon as text that cannot start another call block follows a closed block. Stopping at the
 closing tag itself, as a plain stop string would, would cut parallel calls (several blocks) down
@@ -34,8 +34,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tooltune.eval.model import END_OF_TURN_TOKENS, LoadedModel
-from tooltune.eval.prefix import PrefixCache, PrefixKV, batch_cache, model_scope, prefill, prompt_prefix, supports_prefix_cache
+from tooltune.runtime.model import END_OF_TURN_TOKENS, LoadedModel
+from tooltune.runtime.prefix import PrefixCache, PrefixKV, batch_cache, model_scope, prefill, prompt_prefix, supports_prefix_cache
 from tooltune.formats.base import CallFormat
 from tooltune.formats.chat import chat_setup
 from tooltune.tools.catalog import Tool
@@ -90,10 +90,10 @@ class Prompt:
 
     text: str
     prefix: str = ""
-    """The start of ``text`` that other prompts share (:func:`~tooltune.eval.prefix.prompt_prefix`):
+    """The start of ``text`` that other prompts share (:func:`~tooltune.runtime.prefix.prompt_prefix`):
     prefilled once and cached when prefix caching is on. ``''``: the whole prompt is prefilled."""
     grammar: str | None = None
-    """llguidance grammar the turn is decoded under (:mod:`tooltune.eval.constrained`), or None."""
+    """llguidance grammar the turn is decoded under (:mod:`tooltune.runtime.constrained`), or None."""
     max_new_tokens: int | None = None
     """This prompt's limit, at most the generator's; None: the generator's."""
     streamer: Any = None
@@ -111,8 +111,8 @@ class Generator:
     """Greedy, batched generation of the next assistant turn for a :class:`LoadedModel`.
 
     ``constrained=True`` decodes under the tool-call grammar of each request's offered tools
-    (:mod:`tooltune.eval.constrained`, needs the ``constrained`` extra). ``prefix_cache``: True
-    (default) keeps this generator's own :class:`~tooltune.eval.prefix.PrefixCache`; a cache
+    (:mod:`tooltune.runtime.constrained`, needs the ``constrained`` extra). ``prefix_cache``: True
+    (default) keeps this generator's own :class:`~tooltune.runtime.prefix.PrefixCache`; a cache
     object is shared (the server's, across requests); False prefills every prompt whole."""
 
     def __init__(self, loaded: LoadedModel, *, max_new_tokens: int = 256, batch_size: int = 8, constrained: bool = False,
@@ -138,7 +138,7 @@ class Generator:
         self._grammars: dict[tuple[str, ...], str] = {}
         self._prefix_ids: dict[str, list[int]] = {}
         if constrained:
-            from tooltune.eval.constrained import require_llguidance, tool_call_grammar
+            from tooltune.runtime.constrained import require_llguidance, tool_call_grammar
 
             require_llguidance()
             tool_call_grammar(self.call_format, [])  # unsupported formats fail here, before any work
@@ -229,7 +229,7 @@ class Generator:
         return batches
 
     def _grammar(self, tools: list[Tool] | None) -> str:
-        from tooltune.eval.constrained import tool_call_grammar
+        from tooltune.runtime.constrained import tool_call_grammar
 
         tools = tools or []
         key = tuple(t.hash for t in tools)
@@ -305,7 +305,7 @@ class Generator:
                             limits if min(limits) < max_new else None)
         processors = LogitsProcessorList()
         if any(p.grammar is not None for p in items):
-            from tooltune.eval.constrained import grammar_processor
+            from tooltune.runtime.constrained import grammar_processor
 
             processors.append(grammar_processor(loaded, [p.grammar for p in items]))
         streamer = _RowStreamers([p.streamer for p in items], turn_end) if any(p.streamer for p in items) else None

