@@ -188,13 +188,12 @@ def main() -> int:
 
 def evaluate_build(args: argparse.Namespace) -> int:
     """``run_eval`` with the prefix cache off, then on; timings, token counts and same-output check."""
-    import yaml
-
     from tooltune.eval.runner import EvalConfig, run_eval
+    from tooltune.pipeline import PipelineConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    fields = dict(yaml.safe_load(args.config.read_text()).get("eval") or {})
+    fields = dict(PipelineConfig.load(args.config).eval)
     if args.limit:
         fields.update(limit=args.limit, split_limits={})
     if args.dtype:

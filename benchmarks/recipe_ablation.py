@@ -34,9 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tooltune.runtime.machine import machine_line
+from tooltune.safeload import read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "configs" / "demo-pipeline.yaml"
@@ -138,8 +137,8 @@ def main() -> None:
     args = parser.parse_args()
     print(machine_line(), flush=True)
 
-    spec = yaml.safe_load(args.levers.read_text())
-    demo = yaml.safe_load(DEMO.read_text())
+    spec = read_yaml(args.levers)
+    demo = read_yaml(DEMO)  # raw: each lever's data overrides are resolved against it in build_data
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     catalog = discover(workdir, demo)
