@@ -199,8 +199,9 @@ class MCPClient:
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> CallResult:
         """Call ``name``; a tool error or a protocol error is a result with ``is_error``, never an exception."""
         self.step = f"tools/call {name}"
+        sdk = self.sdk  # outside the try: a client used outside its session is the caller's bug
         try:
-            result = await self.sdk.call_tool(name, arguments)
+            result = await sdk.call_tool(name, arguments)
         except Exception as e:  # noqa: BLE001 - the server refused this call; the caller decides what that means
             return CallResult(f"{type(e).__name__}: {e}", is_error=True)
         return decode_result(result)
