@@ -134,7 +134,9 @@ def test_bad_targets_are_refused_before_anything_starts():
         MCPClient.http("localhost:8000/mcp")
 
 
-def test_a_client_used_outside_its_session_says_so(tmp_path):
+async def test_a_client_used_outside_its_session_says_so(tmp_path):
     client = MCPClient.in_process(build_server("shop", tmp_path))
     with pytest.raises(RuntimeError, match=r"MCP server 'shop' \(in process\): not connected; use the client inside"):
         client.server_name
+    with pytest.raises(RuntimeError, match="not connected"):  # a bug of the caller, not a failed call
+        await client.call_tool("get_customer_by_email", MARIA)
