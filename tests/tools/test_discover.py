@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,54 +37,7 @@ SHOP_TOOLS = {
 }
 
 
-# --- helpers ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, limit: float = 15.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server did not listen on {port} within {limit} s")
-
-
-@pytest.fixture
-def http_server() -> Iterator[Callable[..., int]]:
-    """Start ``argv + [port]`` on a free port; yields a starter returning the port."""
-    procs: list[subprocess.Popen] = []
-    errlog = tempfile.TemporaryFile("w+")  # a file, not a pipe: a chatty server must not block
-
-    def start(*argv: str) -> int:
-        port = free_port()
-        proc = subprocess.Popen([*argv, str(port)], stdout=subprocess.DEVNULL, stderr=errlog)
-        procs.append(proc)
-        try:
-            wait_for_port(port, proc)
-        except RuntimeError as e:
-            errlog.seek(0)
-            raise RuntimeError(f"{e}; its stderr:\n{errlog.read()[-3000:]}") from None
-        return port
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    errlog.close()
+# --- helpers (the http_server and unused_port fixtures are in conftest.py) -------------------
 
 
 def assert_gone(pid: int) -> None:
@@ -206,8 +156,8 @@ def test_http_discovers_every_page(http_server):
         discover_mcp_http(f"http://127.0.0.1:{port}/wrong", timeout=5)
 
 
-def test_http_connection_refused_names_the_url():
-    url = f"http://127.0.0.1:{free_port()}/mcp"
+def test_http_connection_refused_names_the_url(unused_port):
+    url = f"http://127.0.0.1:{unused_port}/mcp"
     with pytest.raises(DiscoveryError, match=r"cannot connect.*server is running") as info:
         discover_mcp_http(url, timeout=5)
     assert url in str(info.value)

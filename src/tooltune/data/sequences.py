@@ -7,31 +7,32 @@ references (``{prev.customer_id}``, ``{steps[0].customer_id}``, see
 *instance*. Generation executes each distinct instance once and records every step's result,
 so the references of a synthetic sequence resolve to what the server really returned.
 
-Instances run in-process through the official MCP client (``mcp.client.Client`` on the server
-object, no subprocess). Read-only chains (every tool's ``read_only_hint``) share one server per
+Instances run in-process through tooltune's MCP client (:meth:`tooltune.tools.mcp_client.MCPClient.in_process`
+on the server object, no subprocess), which also decodes each result. Read-only chains (every tool's ``read_only_hint``) share one server per
 service; a chain that writes runs on a fresh copy of the seeded state, so its result does not
 depend on which instances ran before it and output stays deterministic for a seed.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcp.client import Client
 from mcp.server.mcpserver import MCPServer
 
 from tooltune.data.examples import resolve_references
 from tooltune.errors import DataError
-from tooltune.safeload import loads_json
 from tooltune.tools.catalog import ToolCatalog
+from tooltune.tools.mcp_client import MCPClient, quiet_mcp_logs
+
+__all__ = ["Chain", "ChainRunner", "ChainStep", "Execution", "ServerFactory", "chains_for", "fill_slots",
+           "quiet_mcp_logs", "writes"]  # quiet_mcp_logs: data.synth imports it from here
 
 _SLOT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
@@ -121,7 +122,7 @@ class ChainRunner:
         self._stack = AsyncExitStack()
         self._tmp = Path(tempfile.mkdtemp(prefix="tooltune-chains-"))
         self._pristine = Path(data_dir) if data_dir is not None else self._tmp / "pristine"
-        self._clients: dict[tuple[str, bool], Client] = {}
+        self._clients: dict[tuple[str, bool], MCPClient] = {}
 
     async def __aenter__(self) -> ChainRunner:
         return self
@@ -140,15 +141,16 @@ class ChainRunner:
             self._restore(chain.service)
         return await _execute(client, chain, slots)
 
-    async def _client(self, service: str, scratch: bool) -> Client:
+    async def _client(self, service: str, scratch: bool) -> MCPClient:
         key = (service, scratch)
         if key not in self._clients:
             if (service, False) not in self._clients:  # seeds the pristine state first
                 self._clients[(service, False)] = await self._stack.enter_async_context(
-                    Client(self.factory(service, self._pristine)))
+                    MCPClient.in_process(self.factory(service, self._pristine)))
             if scratch:
                 self._restore(service)
-                self._clients[key] = await self._stack.enter_async_context(Client(self.factory(service, self._scratch(service))))
+                self._clients[key] = await self._stack.enter_async_context(
+                    MCPClient.in_process(self.factory(service, self._scratch(service))))
         return self._clients[key]
 
     def _scratch(self, service: str) -> Path:
@@ -163,7 +165,7 @@ class ChainRunner:
                 shutil.copyfile(source, target)
 
 
-async def _execute(client: Client, chain: Chain, slots: dict[str, Any]) -> Execution:
+async def _execute(client: MCPClient, chain: Chain, slots: dict[str, Any]) -> Execution:
     out = Execution()
     for i, step in enumerate(chain.steps):
         try:
@@ -174,31 +176,7 @@ async def _execute(client: Client, chain: Chain, slots: dict[str, Any]) -> Execu
         result = await client.call_tool(step.tool, args)
         out.arguments.append(args)
         if result.is_error:
-            out.failure = f"tool_error:{step.tool}"
-            out.message = " ".join(getattr(c, "text", "") for c in result.content)
+            out.failure, out.message = f"tool_error:{step.tool}", result.value
             return out
-        out.results.append(_structured(result))
+        out.results.append(result.value)
     return out
-
-
-def _structured(result: Any) -> Any:
-    if result.structured_content is not None:
-        return result.structured_content
-    text = " ".join(getattr(c, "text", "") for c in result.content)
-    try:
-        return loads_json(text)
-    except ValueError:  # also a JSON document over the parsing limits: kept as the text it is
-        return text
-
-
-@contextmanager
-def quiet_mcp_logs() -> Iterator[None]:
-    """Silence the SDK's per-call INFO lines ("Tool 'x' failed") while generating: failures are
-    expected, and they are counted in the result instead."""
-    logger = logging.getLogger("mcp.server.mcpserver")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)

@@ -2,9 +2,10 @@
 
 For a sequence example (``behavior: sequence``, ``service`` one of the demo services) the model
 gets the conversation and the offered tools, and each turn it generates is parsed with its call
-format. Calls are executed on the real service (``mcp.Client(build_server(service, dir))``,
-in memory, over a fresh copy of the seeded state) and their results go back to the model as
-``tool`` messages rendered by ``render_chat``. The loop ends when the model answers in text,
+format. Calls are executed on the real service through tooltune's MCP client
+(``MCPClient.in_process(build_server(service, dir))``, :mod:`tooltune.tools.mcp_client`), over a
+fresh copy of the seeded state, and their results go back to the model as ``tool`` messages
+rendered by ``render_chat``. The loop ends when the model answers in text,
 when its output is malformed, when it repeats its previous turn's calls exactly (a loop: they
 run once more, then the run ends), or after ``max_steps`` model turns.
 
@@ -48,7 +49,6 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import anyio
-from mcp import Client
 from pydantic import BaseModel, Field
 
 from tooltune.data.examples import Behavior, Example, ExpectedCall, resolve_references
@@ -58,9 +58,9 @@ from tooltune.eval.match import check_call
 from tooltune.eval.metrics import Rate
 from tooltune.formats.base import CallFormat, ParseKind
 from tooltune.formats.chat import assistant_message
-from tooltune.safeload import loads_json
 from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog
+from tooltune.tools.mcp_client import MCPClient, quiet_mcp_logs
 
 AGENT_RESULTS_FILE = "agent.jsonl"
 AGENT_METRICS_FILE = "agent_metrics.json"
@@ -155,8 +155,6 @@ def run_agents(model: TurnModel, examples: Sequence[Example], *, catalog: ToolCa
         server_factory = build_server
 
     async def main() -> list[AgentRun]:
-        from tooltune.data.sequences import quiet_mcp_logs
-
         with _States(server_factory) as states, quiet_mcp_logs():
             return await _run_all(model, examples, catalog, max_steps, states, first_turns)
 
@@ -222,7 +220,7 @@ class Conversation(BaseModel):
         return logs
 
 
-async def drive(model: TurnModel, client: Client, messages: list[dict[str, Any]], tools: list[Tool], *,
+async def drive(model: TurnModel, client: MCPClient, messages: list[dict[str, Any]], tools: list[Tool], *,
                 max_steps: int = 6) -> Conversation:
     """The loop itself, on any connected MCP ``client`` (in memory, stdio or HTTP): the model's
     calls are executed on the server and their results fed back until it answers in text, its
@@ -231,7 +229,7 @@ async def drive(model: TurnModel, client: Client, messages: list[dict[str, Any]]
     return (await drive_many(model, [client], [messages], [tools], max_steps=max_steps))[0]
 
 
-async def drive_many(model: TurnModel, clients: Sequence[Client], conversations: Sequence[list[dict[str, Any]]],
+async def drive_many(model: TurnModel, clients: Sequence[MCPClient], conversations: Sequence[list[dict[str, Any]]],
                      tools: Sequence[list[Tool]], *, max_steps: int = 6,
                      first_turns: Sequence[str] | None = None) -> list[Conversation]:
     """:func:`drive` for many conversations in lock step, each on its own client: every round, the
@@ -321,7 +319,7 @@ async def _run_all(model: TurnModel, examples: Sequence[Example], catalog: ToolC
     """Every example on its own fresh server, driven together (:func:`drive_many`), then scored."""
     tools = [e.offered_tools(catalog) for e in examples]
     async with AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(Client(states.fresh(e.service))) for e in examples]
+        clients = [await stack.enter_async_context(MCPClient.in_process(states.fresh(e.service))) for e in examples]
         done = await drive_many(model, clients, [list(e.messages) for e in examples], tools, max_steps=max_steps,
                                 first_turns=first_turns)
     return [await _scored_run(e, d, t, states) for e, d, t in zip(examples, done, tools, strict=True)]
@@ -397,7 +395,7 @@ def _same_final_state(calls: list[Executed], reference: list[Executed]) -> bool:
 async def _reference_run(example: Example, states: _States) -> list[Executed] | None:
     """The expected steps executed on a fresh copy; None when one of them fails."""
     done: list[Executed] = []
-    async with Client(states.fresh(example.service)) as client:
+    async with MCPClient.in_process(states.fresh(example.service)) as client:
         for i, step in enumerate(example.calls):
             try:
                 args = resolve_references(step.arguments, [d.result for d in done], i)
@@ -410,22 +408,11 @@ async def _reference_run(example: Example, states: _States) -> list[Executed] | 
     return done
 
 
-async def execute_call(client: Client, name: str, arguments: dict[str, Any]) -> Executed:
-    """Call ``name`` on the server; a protocol or tool error becomes an ``is_error`` result."""
-    try:
-        result = await client.call_tool(name, arguments)
-    except Exception as e:  # noqa: BLE001 - a protocol error is the model's failed call, not the loop's
-        return Executed(name=name, arguments=arguments, result=f"{type(e).__name__}: {e}", is_error=True)
-    text = " ".join(getattr(c, "text", "") for c in result.content)
-    if result.is_error:
-        return Executed(name=name, arguments=arguments, result=text, is_error=True)
-    if result.structured_content is not None:
-        return Executed(name=name, arguments=arguments, result=result.structured_content, is_error=False)
-    try:
-        value = loads_json(text)
-    except ValueError:  # also a JSON document over the parsing limits: kept as the text it is
-        value = text
-    return Executed(name=name, arguments=arguments, result=value, is_error=False)
+async def execute_call(client: MCPClient, name: str, arguments: dict[str, Any]) -> Executed:
+    """Call ``name`` on the server; a tool or protocol error is an ``is_error`` result, as
+    :meth:`~tooltune.tools.mcp_client.MCPClient.call_tool` decodes it."""
+    result = await client.call_tool(name, arguments)
+    return Executed(name=name, arguments=arguments, result=result.value, is_error=result.is_error)
 
 
 class _States:

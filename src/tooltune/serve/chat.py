@@ -7,7 +7,8 @@ text. The model runs in this process (:class:`~tooltune.runtime.generate.Generat
 evaluation's generation) or behind an OpenAI-compatible ``endpoint`` (``tooltune serve``,
 vLLM) through :class:`EndpointModel`.
 
-Each side (base, tuned) gets its own server session; a stdio command is started once per side,
+Each side (base, tuned) gets its own server session (:class:`tooltune.tools.mcp_client.MCPClient`,
+the client discovery uses too); a stdio command is started once per side,
 so a server started with ``--reset`` gives both the same seeded state. Every query starts a new
 conversation.
 
@@ -23,14 +24,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shlex
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import anyio
 from pydantic import BaseModel, Field
@@ -41,6 +39,7 @@ from tooltune.eval.agent import Conversation, TurnModel, drive
 from tooltune.formats.base import CallFormat, get_format
 from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog
+from tooltune.tools.mcp_client import MCPClient
 
 logger = logging.getLogger(__name__)
 
@@ -145,19 +144,16 @@ def run_chat(sides: Sequence[tuple[str, TurnModel]], queries: Sequence[str], too
     ``log``: every turn goes there as a production-log line with its calls' MCP results."""
 
     async def main() -> list[list[Exchange]]:
-        from tooltune.data.sequences import quiet_mcp_logs
-
         per_side: list[list[Exchange]] = []
-        with quiet_mcp_logs():
-            for label, model in sides:
-                async with connect(mcp_stdio=mcp_stdio, mcp_http=mcp_http) as client:
-                    per_side.append([await _ask(label, model, client, q, list(tools), max_steps, log) for q in queries])
+        for label, model in sides:
+            async with connect(mcp_stdio=mcp_stdio, mcp_http=mcp_http) as client:
+                per_side.append([await _ask(label, model, client, q, list(tools), max_steps, log) for q in queries])
         return [list(row) for row in zip(*per_side, strict=True)]
 
     return anyio.run(main)
 
 
-async def _ask(label: str, model: TurnModel, client: Any, query: str, tools: list[Tool], max_steps: int,
+async def _ask(label: str, model: TurnModel, client: MCPClient, query: str, tools: list[Tool], max_steps: int,
                log: LogWriter | None) -> Exchange:
     started = time.perf_counter()
     answered = len(model.response_ids) if isinstance(model, EndpointModel) else 0
@@ -173,28 +169,14 @@ async def _ask(label: str, model: TurnModel, client: Any, query: str, tools: lis
     return exchange
 
 
-@asynccontextmanager
-async def connect(*, mcp_stdio: str | None = None, mcp_http: str | None = None) -> AsyncIterator[Any]:
-    """A connected ``mcp.Client`` to a stdio command or a streamable-HTTP URL."""
-    from mcp.client import Client
-
+def connect(*, mcp_stdio: str | None = None, mcp_http: str | None = None) -> MCPClient:
+    """An :class:`~tooltune.tools.mcp_client.MCPClient` to a stdio command or a streamable-HTTP URL;
+    connect it with ``async with``."""
     if mcp_stdio:
-        from mcp.client.stdio import StdioServerParameters, stdio_client
-
-        argv = shlex.split(mcp_stdio)
-        params = StdioServerParameters(command=argv[0], args=argv[1:], env=dict(os.environ))
-        with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:  # keep the server's log off the screen
-            async with Client(stdio_client(params, errlog=errlog)) as client:
-                yield client
-        return
+        return MCPClient.stdio(mcp_stdio)
     if not mcp_http:
         raise DiscoveryError("chat: no MCP server given (--mcp-stdio or --mcp-http).")
-    import httpx2
-    from mcp.client.streamable_http import streamable_http_client
-
-    async with httpx2.AsyncClient(timeout=httpx2.Timeout(60)) as http:
-        async with Client(streamable_http_client(mcp_http, http_client=http)) as client:
-            yield client
+    return MCPClient.http(mcp_http)
 
 
 def transcript_panel(exchange: Exchange) -> Any:

@@ -1,35 +1,26 @@
 """Tool discovery: MCP servers (stdio or streamable HTTP), OpenAPI documents and tool files -> ``ToolCatalog``.
 
 Every function returns a catalog whose tools carry ``service`` and ``source``. The MCP functions
-are sync wrappers (``anyio.run``) over ``*_async`` variants, for callers already inside an event
-loop. Their ``timeout`` bounds the whole exchange (start, initialize handshake, every tools/list
+talk to the server through :class:`tooltune.tools.mcp_client.MCPClient`, which also words their
+errors; they are sync wrappers (``anyio.run``) over ``*_async`` variants, for callers already
+inside an event loop. Their ``timeout`` bounds the whole exchange (start, initialize handshake, every tools/list
 page); shutting a stdio server down afterwards adds at most a few seconds, see
 ``STDIO_SHUTDOWN_BOUND_S``.
 """
 
 from __future__ import annotations
 
-import os
-import shlex
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 import anyio
-import httpx2
 import mcp_types as types
-from mcp.client import Client
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
-from pydantic import ValidationError
 
 from tooltune.errors import CatalogError, DiscoveryError, DiscoveryTimeout
 from tooltune.tools.catalog import Tool, ToolCatalog
 from tooltune.tools.documents import load_document
+from tooltune.tools.mcp_client import MCPClient
 from tooltune.tools.openapi import discover_openapi
 
 __all__ = [
@@ -44,8 +35,6 @@ __all__ = [
 
 # The SDK's stdio shutdown after a timeout: close stdin, 2 s grace, SIGTERM, 2 s, SIGKILL.
 STDIO_SHUTDOWN_BOUND_S = 6.0
-MAX_PAGES = 1000  # a server that keeps handing out cursors must not loop forever
-STDERR_TAIL_LINES = 15
 MCP_ANNOTATION_KEYS = {
     "readOnlyHint": "read_only_hint",
     "destructiveHint": "destructive_hint",
@@ -113,45 +102,7 @@ async def discover_mcp_stdio_async(
     cwd: str | Path | None = None,
 ) -> ToolCatalog:
     """Async form of ``discover_mcp_stdio``."""
-    argv = shlex.split(command) if isinstance(command, str) else list(command)
-    if not argv:
-        raise DiscoveryError("--mcp-stdio: the server command is empty. Give the command that starts the server.")
-    label = shlex.join(argv)
-    if cwd is not None and not Path(cwd).is_dir():
-        raise DiscoveryError(f"MCP server `{label}`: working directory {str(cwd)!r} does not exist.")
-    target = _Target(
-        label=f"MCP server `{label}`",
-        source=f"mcp-stdio: {label}",
-        default_service=Path(argv[0]).stem,
-        retry_hint="check that the command starts an MCP server that speaks stdio",
-    )
-    # Captured, not inherited: the server's log would clutter the CLI, but its last lines
-    # are exactly what explains a crash or a hang.
-    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
-        params = StdioServerParameters(command=argv[0], args=argv[1:], env={**os.environ, **(env or {})}, cwd=cwd)
-        target.stderr_tail = lambda: _tail(errlog)
-        try:
-            return await _discover_mcp(
-                lambda: Client(stdio_client(params, errlog=errlog)), target, timeout=timeout, service=service
-            )
-        except FileNotFoundError as e:
-            raise DiscoveryError(
-                f"{target.label}: cannot start it: command {argv[0]!r} not found. "
-                "Check the spelling, that it is installed and on PATH, or give its full path."
-            ) from e
-        except PermissionError as e:
-            raise DiscoveryError(
-                f"{target.label}: cannot start it: {argv[0]!r} is not executable. "
-                f"Make it executable (chmod +x) or run it through its interpreter (e.g. `python {argv[0]}`)."
-            ) from e
-
-
-def _tail(errlog: IO[str]) -> str:
-    errlog.flush()
-    size = errlog.seek(0, os.SEEK_END)
-    errlog.seek(max(0, size - 16_384))
-    lines = errlog.read().splitlines()[-STDERR_TAIL_LINES:]
-    return "\n".join(lines).strip()
+    return await _discover_mcp(MCPClient.stdio(command, env=env, cwd=cwd), timeout=timeout, service=service)
 
 
 # --- MCP over streamable HTTP -----------------------------------------------------------------
@@ -180,142 +131,39 @@ async def discover_mcp_http_async(
     headers: Mapping[str, str] | None = None,
 ) -> ToolCatalog:
     """Async form of ``discover_mcp_http``."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise DiscoveryError(
-            f"--mcp-http {url!r}: not an http(s) URL. Give the endpoint, e.g. http://127.0.0.1:8000/mcp."
-        )
-    target = _Target(
-        label=f"MCP server at {url}",
-        source=f"mcp-http: {url}",
-        default_service=parts.hostname or url,
-        retry_hint="check that the server is running and the URL (host, port and path, usually /mcp) is right",
-    )
-    # Our own client only to carry the headers; the SDK follows redirects itself, so leave them off.
-    async with httpx2.AsyncClient(headers=dict(headers or {}), timeout=httpx2.Timeout(timeout)) as http:
-        return await _discover_mcp(
-            lambda: Client(streamable_http_client(url, http_client=http)), target, timeout=timeout, service=service
-        )
+    return await _discover_mcp(MCPClient.http(url, headers=headers, timeout=timeout), timeout=timeout, service=service)
 
 
 # --- shared MCP session logic -----------------------------------------------------------------
 
 
-@dataclass
-class _Target:
-    """How to name one MCP server in messages and in the catalog."""
-
-    label: str  # "MCP server `python srv.py`" / "MCP server at http://..."
-    source: str
-    default_service: str
-    retry_hint: str
-    step: str = "the initialize handshake"
-    stderr_tail: Callable[[], str] | None = None  # stdio servers only
-
-    def stderr_note(self, *, when_empty: str = "") -> str:
-        tail = self.stderr_tail() if self.stderr_tail else ""
-        if tail:
-            return "\nLast lines of its stderr:\n" + "\n".join(f"  | {line}" for line in tail.splitlines())
-        return when_empty if self.stderr_tail else ""
-
-
-async def _discover_mcp(
-    connect: Callable[[], Client], target: _Target, *, timeout: float, service: str | None
-) -> ToolCatalog:
+async def _discover_mcp(client: MCPClient, *, timeout: float, service: str | None) -> ToolCatalog:
     if not timeout > 0:
-        raise DiscoveryError(f"{target.label}: --timeout must be a positive number of seconds, got {timeout!r}.")
+        raise DiscoveryError(f"{client.label}: --timeout must be a positive number of seconds, got {timeout!r}.")
     server_name: str | None = None
     listed: list[types.Tool] = []
     deadline = anyio.move_on_after(timeout)
     try:
         with deadline:
-            async with connect() as client:
-                info = client.server_info
-                server_name = info.name if info else None
-                listed = await _list_all_tools(client, target)
+            async with client:
+                server_name = client.server_name
+                listed = await client.list_tools()
     except Exception as e:
         # Errors raised while the deadline unwinds the session are fallout of the timeout.
-        raise (_timeout(target, timeout) if deadline.cancel_called else _translate(_leaf(e), target)) from e
+        raise (_timeout(client, timeout) if deadline.cancel_called else client.explain(e)) from e
     if deadline.cancelled_caught:
-        raise _timeout(target, timeout)
-    return _catalog(listed, target, service=service or server_name or target.default_service)
+        raise _timeout(client, timeout)
+    return _catalog(listed, client, service=service or server_name or client.default_name)
 
 
-def _timeout(target: _Target, timeout: float) -> DiscoveryTimeout:
+def _timeout(client: MCPClient, timeout: float) -> DiscoveryTimeout:
     return DiscoveryTimeout(
-        f"{target.label} did not answer {target.step} within {timeout:g} s. If it is just slow, raise the "
-        f"limit (--timeout {max(60, int(timeout * 4))}); otherwise {target.retry_hint}.{target.stderr_note()}"
+        f"{client.label} did not answer {client.step} within {timeout:g} s. If it is just slow, raise the "
+        f"limit (--timeout {max(60, int(timeout * 4))}); otherwise {client.retry_hint}.{client.stderr_note()}"
     )
 
 
-async def _list_all_tools(client: Client, target: _Target) -> list[types.Tool]:
-    """Follow ``nextCursor`` until the server stops handing one out."""
-    if client.server_capabilities.tools is None:
-        raise DiscoveryError(
-            f'{target.label} does not offer tools (its capabilities have no "tools"), so there is nothing to discover.'
-        )
-    tools: list[types.Tool] = []
-    cursor: str | None = None
-    seen: set[str] = set()
-    for page in range(1, MAX_PAGES + 1):
-        target.step = "tools/list" if page == 1 else f"tools/list (page {page}, cursor {cursor!r})"
-        result = await client.list_tools(cursor=cursor, cache_mode="bypass")
-        tools.extend(result.tools)
-        cursor = result.next_cursor
-        if not cursor:
-            return tools
-        if cursor in seen:
-            raise DiscoveryError(
-                f"{target.label} returned nextCursor {cursor!r} twice while paging tools/list; its pagination loops."
-            )
-        seen.add(cursor)
-    raise DiscoveryError(
-        f"{target.label} still returned a nextCursor after {MAX_PAGES} pages of tools/list; giving up."
-    )
-
-
-def _leaf(error: BaseException) -> BaseException:
-    """The first real error inside the SDK's (nested) task-group exception groups."""
-    while isinstance(error, BaseExceptionGroup) and error.exceptions:
-        error = error.exceptions[0]
-    return error
-
-
-def _translate(error: BaseException, target: _Target) -> BaseException:
-    """Turn an SDK/transport failure into a DiscoveryError that says what happened and what to try."""
-    if isinstance(error, (DiscoveryError, OSError)) and not isinstance(error, ConnectionError):
-        return error  # ours already, or a spawn failure the stdio caller words itself
-    if isinstance(error, (httpx2.ConnectError, ConnectionError)):
-        return DiscoveryError(
-            f"{target.label}: cannot connect ({error}). Check that the server is running and the URL is right."
-        )
-    if isinstance(error, httpx2.HTTPError):
-        return DiscoveryError(
-            f"{target.label}: HTTP error during {target.step}: {error}. {target.retry_hint.capitalize()}."
-        )
-    if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        return DiscoveryError(
-            f"{target.label} answered {target.step} with a result that breaks the MCP schema at {loc}: {first['msg']}. "
-            "This is a bug in the server."
-        )
-    if isinstance(error, MCPError):
-        if error.code == types.CONNECTION_CLOSED:
-            return DiscoveryError(
-                f"{target.label} closed the connection during {target.step} (it exited or crashed). "
-                f"Run it by hand to see why.{target.stderr_note(when_empty=' It wrote nothing to stderr.')}"
-            )
-        return DiscoveryError(
-            f"{target.label} answered {target.step} with error {error.code}: {error.error.message}. "
-            f"{target.retry_hint.capitalize()}.{target.stderr_note()}"
-        )
-    return DiscoveryError(
-        f"{target.label}: {target.step} failed: {type(error).__name__}: {error}.{target.stderr_note()}"
-    )
-
-
-def _catalog(listed: list[types.Tool], target: _Target, *, service: str) -> ToolCatalog:
+def _catalog(listed: list[types.Tool], client: MCPClient, *, service: str) -> ToolCatalog:
     tools = [
         Tool.from_dict(
             {
@@ -324,13 +172,13 @@ def _catalog(listed: list[types.Tool], target: _Target, *, service: str) -> Tool
                 "parameters": tool.input_schema,
                 "annotations": _mcp_annotations(tool),
                 "service": service,
-                "source": target.source,
+                "source": client.source,
             },
-            where=f"{target.label}: tools[{i}]",
+            where=f"{client.label}: tools[{i}]",
         )
         for i, tool in enumerate(listed)
     ]
-    return _unique(tools, where=target.label)
+    return _unique(tools, where=client.label)
 
 
 def _mcp_annotations(tool: types.Tool) -> dict[str, Any]:
