@@ -1,9 +1,13 @@
 """The terminal the ``tooltune`` commands print to: one rich console for results, one for errors.
 
-Its own module at the bottom of the layers so that the command groups living in their rooms
-(``graph/cli.py``, ``ops/cli.py``) print through it without importing the top-level ``cli``
-that registers them (that was an import cycle). It moves into the ``cli/`` package when the
-command groups do (issue #22).
+It lives in the ``cli`` package because only the commands print results. The rooms below
+never import it: their presenters (``tools/present.py``, ``eval/present.py``,
+``registry/present.py``, ``ops/status.py``) return rich renderables that a command prints, and
+those that draw while they work (``data/report.build_progress``, ``pipeline/present``,
+``pipeline/schedule``, ``collect/present``) take the console as an argument. The only prints
+made below the CLI are progress lines of long training runs (``train/callbacks``,
+``train/cloud``, ``train/fewshot``): they open rich's own stderr ``Console``, so that a library
+caller sees them too.
 """
 
 from __future__ import annotations
