@@ -37,7 +37,7 @@ DIR_FILES = ["train.jsonl", "val.jsonl", "test.jsonl", "holdout.jsonl", "quarant
 CASES: dict[str, list[str]] = {
     "train": ["train --config {bad}"],
     "compare": ["compare {baddir} {baddir}"],
-    "serve": ["serve --model {baddir}", "serve --adapter a={baddir}"],
+    "serve": ["serve --model {baddir}", "serve --model builtin --adapter a={baddir}"],
     "chat": ["chat --model builtin --queries {bad} --mcp-stdio true"],
     "export": ["export {baddir} --to onnx -o {out}/x"],
     "publish": ["publish --service shop --data {baddir} --port 1 --key-file {bad}",

@@ -12,7 +12,7 @@ from tooltune.runtime.prefix import DEFAULT_PREFIX_CACHE_MB
 
 
 def serve(
-    model: Annotated[str, typer.Option(help="Base model: HF id, directory, `builtin` or `pypi:NAME`.")] = "builtin",
+    model: Annotated[str, typer.Option(help="Base model to serve: HF id, local directory or `pypi:NAME`.")],
     adapter: Annotated[Optional[list[str]], typer.Option(help="NAME=RUN_DIR (or RUN_DIR) to serve as model NAME; repeatable.")] = None,
     registry: Annotated[Optional[str], typer.Option(help="Registry database URL: serve its models as NAME / NAME@VERSION.")] = None,
     constrained: Annotated[bool, typer.Option(help="Decode every turn under the offered tools' grammar (llguidance).")] = False,
