@@ -133,3 +133,10 @@ def test_models_check_marks_a_version_stale_and_catalog_writes_the_live_tools(sh
     assert fine.returncode == 0 and "Every deployed version matches the live tools." in fine.stdout
     bad = run("models", "check", "--watch", "ftp:nowhere", "--db", db, check=False)
     assert bad.returncode == 1 and "--watch 'ftp:nowhere': expected KIND:TARGET" in bad.stderr
+
+
+def test_serve_requires_a_model():
+    """No default model: `tooltune serve` alone is a usage error naming --model, before anything loads."""
+    result = run("serve", check=False)
+    assert result.returncode == 2
+    assert "Missing option '--model'" in result.stderr and "Traceback" not in result.stderr

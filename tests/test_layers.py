@@ -28,7 +28,6 @@ LAYERS = [
     "errors",     # the exception tree: every room raises from it
     "safeload",   # the one YAML loader and JSON reader with parsing limits: everything reads files through it
     "httpguard",  # what the HTTP servers refuse before any work; imports nothing of tooltune
-    "console",    # the terminal the commands print to (rich); command groups in any room use it
     "tools",      # catalog, ToolCall, discovery, argument validation: what a tool and a call are
     "formats",    # render and parse calls; needs Tool and ToolCall
     "data",       # examples, synthesis, quality, splits, io
@@ -41,11 +40,11 @@ LAYERS = [
     "serve",      # the OpenAI-compatible server over runtime models and the registry
     "api",        # the job API and its worker, over train, eval and the registry
     "collect",    # the orchestrator that pulls publishers; only needs data and tools
-    "publish",    # a service's publisher; its cli module also hosts `tooltune collect`
+    "publish",    # a service's publisher
     "graph",      # code knowledge graph and examples from it
     "ops",        # tooltune status / plan: report on everything below
     "pipeline",   # the whole loop: data → train → eval → gate → register
-    "cli",        # the `tooltune` command, a thin layer over all of the above
+    "cli",        # the `tooltune` command: its app, console and command groups, a thin layer over all of the above
     "tooltune",   # the package's __init__: the public API re-exports names from the rooms below
 ]
 

@@ -1,8 +1,8 @@
 """Every ``tooltune`` command, given hostile files: no traceback reaches the user.
 
 The walk is complete by construction: :func:`test_every_command_is_walked` lists the commands of
-the real typer app (cli.py and the serve/api/publish/graph/export/ops rooms) and fails when one
-has no bad-file case below and no reason to have none. Each case runs with each kind of bad input
+the real typer app (every command module of ``tooltune.cli``) and fails when one has no bad-file
+case below and no reason to have none. Each case runs with each kind of bad input
 (alias bomb, deep nesting, 100k-digit number, binary, empty, missing, a folder); a command may
 refuse it (exit code and ``TypeName: message``) or accept it, but may not raise anything else.
 Servers are not started: reaching ``uvicorn.run``, ``MCPServer.run`` or a blocking scheduler means
@@ -37,7 +37,7 @@ DIR_FILES = ["train.jsonl", "val.jsonl", "test.jsonl", "holdout.jsonl", "quarant
 CASES: dict[str, list[str]] = {
     "train": ["train --config {bad}"],
     "compare": ["compare {baddir} {baddir}"],
-    "serve": ["serve --model {baddir}", "serve --adapter a={baddir}"],
+    "serve": ["serve --model {baddir}", "serve --model builtin --adapter a={baddir}"],
     "chat": ["chat --model builtin --queries {bad} --mcp-stdio true"],
     "export": ["export {baddir} --to onnx -o {out}/x"],
     "publish": ["publish --service shop --data {baddir} --port 1 --key-file {bad}",

@@ -76,6 +76,14 @@ def test_settings_and_adapter_options(tmp_path):
     with pytest.raises(ConfigError, match="given twice"):
         parse_adapter_options(["x=a", "x=b"])
     with pytest.raises(ValueError, match="reserved or invalid"):
-        ServeSettings(adapters={"base": "runs/a"})
+        ServeSettings(model="m", adapters={"base": "runs/a"})
     with pytest.raises(ValueError, match="max_new_tokens"):
-        ServeSettings(max_new_tokens=0)
+        ServeSettings(model="m", max_new_tokens=0)
+
+
+def test_settings_name_the_model_nothing_is_served_by_default():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        ServeSettings(port=8001)
+    assert [(e["loc"], e["type"]) for e in caught.value.errors()] == [(("model",), "missing")]

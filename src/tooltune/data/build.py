@@ -305,6 +305,13 @@ def dataset_summary(splits: dict[str, list[Example]], catalog: ToolCatalog | Non
     }
 
 
+def catalog_beside(file: str | Path) -> Path | None:
+    """The ``catalog.json`` a build wrote next to its split files, when ``file`` sits beside one:
+    the default catalog of a command given a single split file (``data export``, ``eval score``)."""
+    beside = Path(file).parent / "catalog.json"
+    return beside if beside.exists() else None
+
+
 def report_dataset(data_dir: str | Path) -> dict[str, Any]:
     """The report of a built dataset: ``report.json`` with every file-derived field recomputed
     from the split files (so edits after the build show), and ``matches_build`` saying whether

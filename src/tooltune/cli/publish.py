@@ -1,4 +1,4 @@
-"""`tooltune publish` (a service's training-data publisher) and `tooltune collect` (the orchestrator)."""
+"""`tooltune publish`: serve a service's training examples and test scenarios to the orchestrator."""
 
 from __future__ import annotations
 
@@ -6,12 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-
-
-def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    """Add ``publish`` and ``collect`` to the top-level app."""
-    app.command("publish")(publish)
-    app.command("collect")(collect)
 
 
 def publish(
@@ -49,20 +43,3 @@ def publish(
                f"on http://{host}:{port}", err=True)
     # proxy_headers=False: X-Forwarded-For counts only from config.trusted_proxies (tooltune.httpguard).
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
-
-
-def collect(
-    services: Annotated[Path, typer.Option(help="services.yaml: each service's URL and credentials.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the collected data, quarantine, state and dataset.")],
-    full: Annotated[bool, typer.Option(help="Ignore the saved state (since / ETag) and pull everything again.")] = False,
-) -> None:
-    """Pull every service's published data concurrently, validate it against its catalog, build one dataset."""
-    from rich.console import Console
-
-    from tooltune.collect import CollectConfig, collect_all
-    from tooltune.collect.present import print_report
-
-    report = collect_all(CollectConfig.load(services), output, full=full)
-    print_report(report, Console())
-    if report.failed:
-        raise typer.Exit(2)  # partial failure is never silent: scripts see a non-zero status

@@ -1,4 +1,4 @@
-"""`tooltune api`, registered on the main app by :func:`register` (cli.py)."""
+"""`tooltune api`: the job API and its dashboard."""
 
 from __future__ import annotations
 
@@ -6,11 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-
-
-def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    """Add the top-level ``api`` command."""
-    app.command("api")(api)
 
 
 def api(

@@ -1,4 +1,4 @@
-"""`tooltune serve` and `tooltune chat`, registered on the main app by :func:`register` (cli.py)."""
+"""`tooltune serve` (the OpenAI-compatible server, or a vLLM launch) and `tooltune chat` (a model in front of a live MCP server)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from tooltune.cli.console import console
 from tooltune.runtime.prefix import DEFAULT_PREFIX_CACHE_MB
 
 
-def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    """Add ``serve`` and ``chat`` to the top level of ``app``."""
-    app.command("serve")(serve)
-    app.command("chat")(chat)
-
-
 def serve(
-    model: Annotated[str, typer.Option(help="Base model: HF id, directory, `builtin` or `pypi:NAME`.")] = "builtin",
+    model: Annotated[str, typer.Option(help="Base model to serve: HF id, local directory or `pypi:NAME`.")],
     adapter: Annotated[Optional[list[str]], typer.Option(help="NAME=RUN_DIR (or RUN_DIR) to serve as model NAME; repeatable.")] = None,
     registry: Annotated[Optional[str], typer.Option(help="Registry database URL: serve its models as NAME / NAME@VERSION.")] = None,
     constrained: Annotated[bool, typer.Option(help="Decode every turn under the offered tools' grammar (llguidance).")] = False,
@@ -42,12 +37,11 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted, in bytes.")] = 4 << 20,
 ) -> None:
     """Serve an OpenAI-compatible /v1/chat/completions with tool calling (or launch vLLM for it)."""
-    from tooltune.serve.settings import ServeSettings, parse_adapter_options
-    from tooltune.tools.sources import parse_source
-
     from pydantic import ValidationError
 
     from tooltune.errors import ConfigError
+    from tooltune.serve.settings import ServeSettings, parse_adapter_options
+    from tooltune.tools.sources import parse_source
 
     try:
         settings = ServeSettings(model=model, adapters=parse_adapter_options(adapter or []), registry_url=registry,
@@ -115,11 +109,8 @@ def chat(
 ) -> None:
     """Chat with a model that calls a live MCP server's tools; --compare shows two models side by side.
     With --endpoint on `tooltune serve`, each call's MCP result is sent back as feedback on its response."""
-    from rich.console import Console
-
     from tooltune.serve.chat import comparison_view, discover_tools, read_queries, run_chat
 
-    console = Console(width=None if _tty() else 160)
     tools = list(discover_tools(mcp_stdio=mcp_stdio, mcp_http=mcp_http))
     sides = []
     if compare:
@@ -169,10 +160,3 @@ def _turn_model(model: str, adapter: Optional[Path], endpoint: Optional[str], se
     from tooltune.runtime.model import load_model
 
     return Generator(load_model(model, adapter), max_new_tokens=max_new_tokens, batch_size=1, constrained=constrained)
-
-
-def _tty() -> bool:
-    import os
-    import sys
-
-    return sys.stdout.isatty() or bool(os.environ.get("COLUMNS"))

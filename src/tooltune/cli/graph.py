@@ -1,4 +1,4 @@
-"""`tooltune graph build` and `tooltune data from-graph`, registered on the main app by :func:`register` (cli.py)."""
+"""`tooltune graph build` and `tooltune data from-graph`: the code knowledge graph and the examples drawn from it."""
 
 from __future__ import annotations
 
@@ -7,20 +7,17 @@ from typing import Annotated, Optional
 
 import typer
 
+from tooltune.cli.console import console
+
+app = typer.Typer(help="The code knowledge graph: parse a Python project into a graph database.", no_args_is_help=True)
+
 GraphName = Annotated[str, typer.Option("--graph", help="Name of the graph in the database (one per project).")]
 GraphUrl = Annotated[Optional[str], typer.Option(
     help="bolt://user:pass@host:7687 (Neo4j, Memgraph) or redis://host:6379 (a FalkorDB server); default: embedded FalkorDB.")]
 GraphDir = Annotated[Optional[Path], typer.Option(help="Folder of the embedded database (default: .tooltune/graph).")]
 
 
-def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    """Add ``tooltune graph …`` and ``tooltune data from-graph``."""
-    graph_app = typer.Typer(help="The code knowledge graph: parse a Python project into a graph database.", no_args_is_help=True)
-    app.add_typer(graph_app, name="graph")
-    graph_app.command("build")(graph_build)
-    groups["data"].command("from-graph")(data_from_graph)
-
-
+@app.command("build")
 def graph_build(
     path: Annotated[Path, typer.Argument(help="Root of the Python project to parse.")],
     graph: GraphName = "code",
@@ -31,7 +28,6 @@ def graph_build(
     edges, and write them into the graph database (replacing the graph's previous contents)."""
     from rich.table import Table
 
-    from tooltune.console import console
     from tooltune.graph.parse import parse_codebase
     from tooltune.graph.store import open_store, write_graph
 
@@ -64,7 +60,6 @@ def data_from_graph(
     graph_dir: GraphDir = None,
 ) -> None:
     """Score, filter and augment records from the code graph into instruction and code-service tool-calling examples."""
-    from tooltune.console import console
     from tooltune.graph.examples import build_from_graph_config, examples_from_graph, write_curated
     from tooltune.graph.store import open_store
 
@@ -79,10 +74,10 @@ def data_from_graph(
     console.print(f"{result.read} records read, {len(result.kept)} kept (dropped: {dropped}); "
                   f"{len(result.entries)} examples ({', '.join(f'{k} {v}' for k, v in result.intents.items())}) → {output}")
     if catalog is not None:
-        _validate(output, catalog, console)
+        _validate(output, catalog)
 
 
-def _validate(curated: Path, catalog_path: Path, console) -> None:
+def _validate(curated: Path, catalog_path: Path) -> None:
     from tooltune.data.curated import load_curated
     from tooltune.data.quarantine import write_quarantine
     from tooltune.tools.catalog import ToolCatalog

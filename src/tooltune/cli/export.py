@@ -1,4 +1,4 @@
-"""`tooltune export`: merged / GGUF / ONNX exports of a run or base model (registered by cli.py)."""
+"""`tooltune export`: merged / GGUF / ONNX exports of a run or base model."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-
-def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    """Add this room's commands to ``app`` (top level) or to one of ``groups`` (e.g. ``groups["data"]``)."""
-    app.command("export")(export_cmd)
+from tooltune.cli.console import console
 
 
 def export_cmd(
@@ -23,7 +20,6 @@ def export_cmd(
 ) -> None:
     """Export a trained run or base model as a merged HF model, a GGUF, or an ONNX model (int8 optional)."""
     from pydantic import ValidationError
-    from rich.console import Console
 
     from tooltune.errors import ConfigError
     from tooltune.export.exporter import ExportConfig, export_model
@@ -34,7 +30,7 @@ def export_cmd(
         raise ConfigError(f"export: {_problems(e)}.") from e
     result = export_model(config)
     info = result.info
-    Console().print(f"Exported {source} ({info.source_kind}) as {info.kind}{' ' + info.quantize if info.quantize else ''} "
+    console.print(f"Exported {source} ({info.source_kind}) as {info.kind}{' ' + info.quantize if info.quantize else ''} "
                     f"→ {result.output_dir}  [dim]{result.size_bytes / 1e6:.1f} MB, {info.seconds:.1f} s, "
                     f"calls: {info.call_format}[/]")
 
