@@ -122,7 +122,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @app.get("/v1/stats", dependencies=read)
     def stats() -> Stats:
         models = registry.list_models()
-        jobs = Counter(j.status.value for j in registry.list_jobs(limit=500))
+        jobs = Counter(j.status.value for j in registry.jobs.recent(limit=500))
         return Stats(datasets=len(registry.list_datasets()), jobs=dict(jobs), models=len(models),
                      deployed=[m.ref for m in models if m.live_services], last_decision=registry.last_decision())
 
@@ -152,7 +152,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get("/v1/jobs", dependencies=read)
     def list_jobs(status: JobStatus | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[JobView]:
-        return [view(j) for j in registry.list_jobs(status, limit)]
+        return [view(j) for j in registry.jobs.recent(status, limit)]
 
     @app.post("/v1/jobs", dependencies=write, status_code=201)
     def create_job(
@@ -165,23 +165,23 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get("/v1/jobs/{job_id}", dependencies=read)
     def get_job(job_id: JobId) -> JobView:
-        return view(_found(registry.get_job, job_id))
+        return view(_found(registry.jobs.get, job_id))
 
     @app.post("/v1/jobs/{job_id}/cancel", dependencies=write)
     def cancel_job(job_id: JobId) -> JobView:
         """Stop a pending or running job; it ends ``cancelled`` within seconds."""
-        _found(registry.get_job, job_id)
+        _found(registry.jobs.get, job_id)
         return view(supervisor.cancel(job_id))
 
     def existing_job(job_id: JobId) -> JobRecord:
-        return _found(registry.get_job, job_id)
+        return _found(registry.jobs.get, job_id)
 
     @app.get("/v1/jobs/{job_id}/events", dependencies=read, response_class=EventSourceResponse)
     async def job_events(job: Annotated[JobRecord, Depends(existing_job)]) -> AsyncIterator[ServerSentEvent]:
         """Server-sent events: ``progress`` (the job) on every change, then ``end`` once it has finished."""
         seen = None
         while True:
-            current = await anyio.to_thread.run_sync(registry.get_job, job.id)
+            current = await anyio.to_thread.run_sync(registry.jobs.get, job.id)
             if current.updated_at != seen:
                 seen = current.updated_at
                 yield ServerSentEvent(event="progress", data=view(current).model_dump(mode="json"))
