@@ -42,6 +42,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code i
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """The job API over the registry at ``settings.registry_url``; the job supervisor runs with the app's lifespan."""
     settings = settings or ApiSettings()
     registry = Registry(settings.registry_url)
     supervisor = JobSupervisor(registry, settings)
