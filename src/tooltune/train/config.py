@@ -250,14 +250,13 @@ class TrainConfig(BaseModel):
         # and resolving a pypi: spec hashes (the first time: dequantizes) a ~100 MB file. The spec
         # is kept; the backends resolve it when they run (``resolved``).
         from tooltune.runtime.names import resolve_model_name
-        from tooltune.runtime.pretrained import check_pypi_spec, is_pypi_spec
+        from tooltune.runtime.pretrained import is_pypi_spec, pypi_spec_problem
 
         if not is_pypi_spec(value):
             return resolve_model_name(value)  # builtin → the packaged base's directory: a few stat calls
-        try:
-            check_pypi_spec(value)
-        except ConfigError as e:
-            raise ValueError(str(e).removeprefix("base_model: ")) from None
+        problem = pypi_spec_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
