@@ -140,7 +140,7 @@ def kill_workers(db_url: str) -> None:
     from tooltune.registry import Registry
 
     with Registry(db_url) as registry:
-        for job in registry.active_jobs():
+        for job in registry.jobs.active():
             if job.worker_pid and worker_alive(job.worker_pid, job.id):
                 os.kill(job.worker_pid, signal.SIGKILL)
 

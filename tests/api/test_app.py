@@ -86,6 +86,28 @@ def test_train_config_errors_are_400_naming_each_field(client, job_config):
     assert bad_json.status_code == 400
 
 
+def test_a_pypi_base_is_checked_not_resolved_while_the_body_is_parsed(client, job_config, tmp_path, monkeypatch):
+    """Parsing a job body stays cheap: a pypi: spec is checked by name and package (a bad one is a
+    400 naming base_model); hashing and dequantizing the model is the worker's, when the job runs."""
+    from tooltune.runtime import pretrained
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("a pypi: model was resolved while the request was parsed")
+
+    monkeypatch.setattr(pretrained, "resolve_pypi_model", refuse)
+    monkeypatch.setitem(pretrained.PACKAGED_MODELS, "fake", pretrained.PackagedModel(
+        module="json", gguf="fake.gguf", install="pip install fake-gguf", license="none"))
+    unknown = client.post("/v1/jobs", json=job_config(4, base_model="pypi:no-such-model"), headers=AUTH)
+    assert unknown.status_code == 400
+    [problem] = unknown.json()["errors"]
+    assert problem["field"] == "base_model" and "not a packaged model" in problem["message"]
+    # A known spec passes parsing untouched; this job is then refused for its data, before any worker.
+    known = client.post("/v1/jobs", json=job_config(4, base_model="pypi:fake", data_dir=str(tmp_path / "nowhere")),
+                        headers=AUTH)
+    assert known.status_code == 400 and "data_dir" in known.json()["detail"]
+    assert client.get("/v1/jobs").json() == []
+
+
 def test_job_without_training_data_is_refused_before_any_worker(client, job_config, tmp_path):
     response = client.post("/v1/jobs", json=job_config(4, data_dir=str(tmp_path / "nowhere")), headers=AUTH)
     assert response.status_code == 400

@@ -24,8 +24,8 @@ def seed(url: str, data_dir) -> None:
     catalog = ToolCatalog.load(data_dir / "catalog.json")
     metrics = {"suite_version": "s1", "overall": 0.5, "per_category": {"simple": 0.5}}
     with Registry(url) as registry:
-        job = registry.start_job(config={"max_steps": 1}, run_dir=data_dir / "run")
-        registry.finish_job(job.id, JobStatus.COMPLETED)
+        job = registry.jobs.start(config={"max_steps": 1}, run_dir=data_dir / "run")
+        registry.jobs.finish(job.id, JobStatus.COMPLETED)
         registry.register_dataset(content_hash="h1", catalog_hash=catalog.hash, path=data_dir, version="d1")
         for seed_value in (1, 2):
             registry.register_model("m", kind="full", base_model="b", artifact_path=data_dir, catalog=catalog,

@@ -24,23 +24,51 @@ def test_datasets_are_registered_once_per_content_hash(registry):
 
 def test_training_job_lifecycle(registry):
     registry.register_dataset(content_hash="h1", catalog_hash="c1", path="data", version="d1")
-    job = registry.start_job(config={"lr": 1e-4}, run_dir="runs/a", dataset_version="d1", queued=True)
+    job = registry.jobs.start(config={"lr": 1e-4}, run_dir="runs/a", dataset_version="d1", queued=True)
     assert job.status is JobStatus.PENDING and job.started_at is None and job.dataset_version == "d1"
-    job = registry.update_job(job.id, status="running", step=10, epoch=0.5, progress=0.25, losses={"loss": 1.5})
+    job = registry.jobs.update(job.id, status="running", step=10, epoch=0.5, progress=0.25, losses={"loss": 1.5})
     assert job.status is JobStatus.RUNNING and job.started_at is not None
-    job = registry.update_job(job.id, step=20, epoch=1.0, progress=0.5, losses={"loss": 1.1, "eval_loss": 1.3})
+    job = registry.jobs.update(job.id, step=20, epoch=1.0, progress=0.5, losses={"loss": 1.1, "eval_loss": 1.3})
     assert job.losses == [{"step": 10, "epoch": 0.5, "loss": 1.5},
                           {"step": 20, "epoch": 1.0, "loss": 1.1, "eval_loss": 1.3}]
     with pytest.raises(RegistryError, match="progress 1.5 is outside"):
-        registry.update_job(job.id, progress=1.5)
-    done = registry.finish_job(job.id)
+        registry.jobs.update(job.id, progress=1.5)
+    done = registry.jobs.finish(job.id)
     assert done.status is JobStatus.COMPLETED and done.progress == 1.0 and done.finished_at is not None
     with pytest.raises(RegistryError, match=f"training job {job.id} is completed; it can move to nothing"):
-        registry.finish_job(job.id, "failed", error="late")
-    failed = registry.finish_job(registry.start_job(config={}, run_dir="runs/b").id, "failed", error="CUDA OOM")
+        registry.jobs.finish(job.id, "failed", error="late")
+    failed = registry.jobs.finish(registry.jobs.start(config={}, run_dir="runs/b").id, "failed", error="CUDA OOM")
     assert failed.error == "CUDA OOM"
-    assert [j.status for j in registry.list_jobs()] == [JobStatus.FAILED, JobStatus.COMPLETED]
-    assert [j.id for j in registry.list_jobs(status="completed")] == [job.id]
+    assert [j.status for j in registry.jobs.recent()] == [JobStatus.FAILED, JobStatus.COMPLETED]
+    assert [j.id for j in registry.jobs.recent(status="completed")] == [job.id]
+
+
+def test_job_queue_worker_protocol(registry):
+    """The job API's side of the queue: claim, progress with the cancel flag, cancel, a dead worker."""
+    jobs = registry.jobs
+    job = jobs.start(config={"max_steps": 4}, run_dir="runs/w", queued=True)
+    assert jobs.set_worker(job.id, 4242).worker_pid == 4242
+    assert [j.id for j in jobs.active()] == [job.id]
+    claimed = jobs.claim(job.id, 4343)
+    assert claimed.status is JobStatus.RUNNING and claimed.worker_pid == 4343 and claimed.started_at is not None
+    with pytest.raises(RegistryError, match=f"training job {job.id} cannot be claimed: it is running"):
+        jobs.claim(job.id, 4444)
+    assert jobs.report_progress(job.id, step=2, total_steps=4, epoch=0.5, losses=[{"step": 2, "epoch": 0.5, "loss": 0.9}]) is False
+    assert jobs.get(job.id).progress == 0.5 and jobs.get(job.id).losses == [{"step": 2, "epoch": 0.5, "loss": 0.9}]
+    assert jobs.request_cancel(job.id).cancel_requested
+    assert jobs.report_progress(job.id, step=3, total_steps=4, epoch=0.75) is True
+    assert jobs.finish(job.id, JobStatus.CANCELLED).status is JobStatus.CANCELLED
+    assert jobs.fail_if_active(job.id, "worker gone") is None  # finished just before the check: left as it is
+    assert jobs.active() == []
+
+    waiting = jobs.start(config={}, run_dir="runs/x", queued=True)
+    jobs.request_cancel(waiting.id)
+    with pytest.raises(RegistryError, match="cannot be claimed: cancel was requested"):
+        jobs.claim(waiting.id, 4545)
+    failed = jobs.fail_if_active(waiting.id, "worker process 4545 is gone")
+    assert failed.status is JobStatus.FAILED and failed.error == "worker process 4545 is gone"
+    with pytest.raises(RegistryError, match="no training job 999 in the registry"):
+        jobs.get(999)
 
 
 def test_versions_follow_the_catalog_change(register, registry):

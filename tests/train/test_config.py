@@ -72,3 +72,24 @@ def test_unreadable_yaml_names_file_and_line(tmp_path):
 
 def test_docs_list_every_field_exactly_as_the_model_describes_it():
     assert config_fields_markdown() in DOCS.read_text(), "regenerate the table in docs/training.md"
+
+
+def test_a_pypi_base_is_checked_while_validating_and_resolved_when_a_backend_runs(monkeypatch, tmp_path):
+    """Validation stays cheap (the job API parses request bodies with TrainConfig): a pypi: spec
+    is checked by name and package, never hashed or dequantized until ``resolved``."""
+    from tooltune.runtime import pretrained
+
+    monkeypatch.setitem(pretrained.PACKAGED_MODELS, "fake", pretrained.PackagedModel(
+        module="json", gguf="fake.gguf", install="pip install fake-gguf", license="none"))
+    resolved = []
+    monkeypatch.setattr(pretrained, "resolve_pypi_model", lambda spec: resolved.append(spec) or tmp_path / "fake")
+    config = TrainConfig(base_model="pypi:fake")
+    assert config.base_model == "pypi:fake" and resolved == []
+    assert config.resolved().base_model == str(tmp_path / "fake") and resolved == ["pypi:fake"]
+    with pytest.raises(ConfigError, match=r"base_model: 'pypi:nope' is not a packaged model; known: .*pypi:fake"):
+        load_train_config(None, ["base_model=pypi:nope"])
+    monkeypatch.setitem(pretrained.PACKAGED_MODELS, "ghost", pretrained.PackagedModel(
+        module="tooltune_no_such_module", gguf="x.gguf", install="pip install ghost-gguf", license="none"))
+    with pytest.raises(ConfigError, match=r"base_model: pypi:ghost needs its package installed: pip install ghost-gguf"):
+        load_train_config(None, ["base_model=pypi:ghost"])
+    assert resolved == ["pypi:fake"]

@@ -75,7 +75,7 @@ class JobSupervisor:
             raise ConfigError(f"data_dir: {config.data_dir} has no train.jsonl; point it at a data build "
                               "(POST /v1/datasets builds one).")
         dataset = next((d for d in self.registry.list_datasets() if Path(d.path).resolve() == config.data_dir), None)
-        job = self.registry.start_job(config=config, run_dir=config.output_dir, queued=True,
+        job = self.registry.jobs.start(config=config, run_dir=config.output_dir, queued=True,
                                       dataset_version=dataset.version if dataset else None)
         log = self.log_path(job.id)
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -87,9 +87,9 @@ class JobSupervisor:
         with self._lock:
             self.children[job.id] = child
         try:
-            return self.registry.set_job_worker(job.id, child.pid)
+            return self.registry.jobs.set_worker(job.id, child.pid)
         except RegistryError:  # the worker claimed and finished it already
-            return self.registry.get_job(job.id)
+            return self.registry.jobs.get(job.id)
 
     def log_path(self, job_id: int) -> Path:
         """The worker's stdout and stderr."""
@@ -97,7 +97,7 @@ class JobSupervisor:
 
     def cancel(self, job_id: int) -> JobRecord:
         """Ask the job to stop now; the next check kills a worker that has not stopped in time."""
-        job = self.registry.request_cancel(job_id)
+        job = self.registry.jobs.request_cancel(job_id)
         with self._lock:
             self.kill_at.setdefault(job_id, time.monotonic() + self.settings.cancel_grace_s)
         if job.worker_pid is not None and worker_alive(job.worker_pid, job_id):
@@ -111,7 +111,7 @@ class JobSupervisor:
                 if child.poll() is not None:  # reap, so the pid stops looking alive
                     del self.children[job_id]
                     self.exit_codes[job_id] = child.returncode
-        for job in self.registry.active_jobs():
+        for job in self.registry.jobs.active():
             self._check_one(job)
 
     def _check_one(self, job: JobRecord) -> None:
@@ -127,12 +127,12 @@ class JobSupervisor:
             return  # being started right now
         if job.cancel_requested:
             try:
-                self.registry.finish_job(job.id, JobStatus.CANCELLED,
+                self.registry.jobs.finish(job.id, JobStatus.CANCELLED,
                                          error="the worker did not stop in time and was killed")
             except RegistryError:
                 pass  # the worker finished it itself just now
             return
-        self.registry.fail_if_active(job.id, self._death_reason(job))
+        self.registry.jobs.fail_if_active(job.id, self._death_reason(job))
 
     def _death_reason(self, job: JobRecord) -> str:
         if job.worker_pid is None:

@@ -52,32 +52,32 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     registry = Registry()
     try:
-        job = registry.claim_job(args.job_id, os.getpid())
+        job = registry.jobs.claim(args.job_id, os.getpid())
     except RegistryError as e:
-        job = registry.get_job(args.job_id)
+        job = registry.jobs.get(args.job_id)
         if job.cancel_requested and job.status is JobStatus.PENDING:
-            registry.finish_job(job.id, JobStatus.CANCELLED)
+            registry.jobs.finish(job.id, JobStatus.CANCELLED)
         print(f"worker: {e}", file=sys.stderr)
         return 1
     try:
         _run(registry, job, args.register)
     except JobCancelled:
         stopping["armed"] = False
-        registry.finish_job(job.id, JobStatus.CANCELLED)
+        registry.jobs.finish(job.id, JobStatus.CANCELLED)
         print(f"worker: job {job.id} cancelled", file=sys.stderr)
         return 0
     except TooltuneError as e:
         stopping["armed"] = False
-        registry.finish_job(job.id, JobStatus.FAILED, error=f"{type(e).__name__}: {e}")
+        registry.jobs.finish(job.id, JobStatus.FAILED, error=f"{type(e).__name__}: {e}")
         print(f"worker: job {job.id} failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     except Exception as e:  # a bug or a library failure: the job must still end, with the reason
         stopping["armed"] = False
         traceback.print_exc()
-        registry.finish_job(job.id, JobStatus.FAILED, error=f"{type(e).__name__}: {e} (traceback in the worker log)")
+        registry.jobs.finish(job.id, JobStatus.FAILED, error=f"{type(e).__name__}: {e} (traceback in the worker log)")
         return 1
     stopping["armed"] = False
-    registry.finish_job(job.id, JobStatus.COMPLETED)
+    registry.jobs.finish(job.id, JobStatus.COMPLETED)
     print(f"worker: job {job.id} completed", file=sys.stderr)
     return 0
 
@@ -86,7 +86,7 @@ def _run(registry: Any, job: Any, register_as: str | None) -> None:
     from tooltune.train import TrainConfig, run_training
 
     config = TrainConfig.model_validate(job.config)
-    if registry.report_progress(job.id, step=0, total_steps=config.max_steps, epoch=0.0):
+    if registry.jobs.report_progress(job.id, step=0, total_steps=config.max_steps, epoch=0.0):
         raise JobCancelled("cancel requested before training started")
     progress = _install_progress(registry, job.id) if config.backend == "hf" else None
     result = run_training(config, progress=False)
@@ -124,7 +124,7 @@ def _progress_callback(registry: Any, job_id: int) -> Any:
             if not force and now - self.last < REPORT_EVERY_S:
                 return
             self.last, self.state = now, state
-            cancelled = registry.report_progress(job_id, step=state.global_step, total_steps=state.max_steps or None,
+            cancelled = registry.jobs.report_progress(job_id, step=state.global_step, total_steps=state.max_steps or None,
                                                  epoch=round(state.epoch or 0.0, 4), losses=self.pending)
             self.pending = []
             if cancelled:

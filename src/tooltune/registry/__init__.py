@@ -1,12 +1,13 @@
 """Model registry: versions, evaluations, deployment gates, deploy and rollback.
 
-``Registry`` is the library API behind ``tooltune models …``; ``evaluate_gates`` is a pure
-function the pipeline can call on two metric sets.
+``Registry`` is the library API behind ``tooltune models …`` (its training jobs: ``Registry.jobs``,
+a ``JobQueue``); ``evaluate_gates`` is a pure function the pipeline can call on two metric sets.
 """
 
 from tooltune.registry.db import Registry, parse_ref
 from tooltune.registry.engine import default_url, upgrade
 from tooltune.registry.gates import Check, CheckName, GateConfig, GateDecision, Outcome, evaluate_gates
+from tooltune.registry.jobs import JobQueue
 from tooltune.registry.metrics import Breakdown, ComparisonResult, EvalMetrics
 from tooltune.registry.records import (
     ComparisonRecord,
@@ -36,6 +37,7 @@ __all__ = [
     "EvaluationRecord",
     "GateConfig",
     "GateDecision",
+    "JobQueue",
     "JobRecord",
     "JobStatus",
     "ModelDiff",

@@ -1,6 +1,7 @@
-"""The model registry: datasets, training jobs, model versions, evaluations, gate decisions and deployments.
+"""The model registry: datasets, model versions, evaluations, gate decisions and deployments.
 
-One ``Registry`` wraps one database (SQLite by default, any SQLAlchemy URL). Every public
+One ``Registry`` wraps one database (SQLite by default, any SQLAlchemy URL); its training jobs
+are ``Registry.jobs`` (:mod:`tooltune.registry.jobs`), on the same engine. Every public
 method is one transaction: a crash or error part-way leaves nothing behind, so there is never
 a model row without the evaluation it was registered with, or a deployment without its history.
 Opening a registry upgrades its schema with the Alembic migrations shipped in the package.
@@ -9,7 +10,6 @@ Opening a registry upgrades its schema with the Alembic migrations shipped in th
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tooltune.errors import GateError, RegistryError
 from tooltune.registry.engine import URL_ENV, create_registry_engine, default_url, upgrade
 from tooltune.registry.gates import GateConfig, GateDecision, Outcome, evaluate_gates
+from tooltune.registry.jobs import JobQueue, job_row
 from tooltune.registry.metrics import Breakdown, ComparisonResult, EvalMetrics
 from tooltune.registry.records import (
     ComparisonRecord,
@@ -31,20 +32,20 @@ from tooltune.registry.records import (
     DriftRecord,
     EvaluationRecord,
     FieldChange,
-    JobRecord,
     ModelDiff,
     ModelRecord,
     Serving,
     comparison_record,
     config_changes,
     dataset_record,
+    dataset_row,
     deployment_record,
     evaluation_record,
-    job_record,
     metric_deltas,
     model_record,
     model_records,
     model_ref,
+    stored_json,
 )
 from tooltune.registry.semver import Version, next_version
 from tooltune.registry.tables import (
@@ -57,12 +58,10 @@ from tooltune.registry.tables import (
     Deployment,
     Evaluation,
     GateDecisionRow,
-    JobStatus,
     LiveDeployment,
     Model,
     ModelKind,
     ModelStatus,
-    TrainingJob,
     utcnow,
 )
 from tooltune.tools.catalog import ToolCatalog, content_hash
@@ -83,13 +82,7 @@ _HINTS = {
     (ModelStatus.ARCHIVED, ModelStatus.DEPLOYED): "Archived models are final; register a new version instead.",
     (ModelStatus.ARCHIVED, ModelStatus.EVALUATED): "Archived models are final; register a new version instead.",
 }
-JOB_TRANSITIONS: dict[JobStatus, tuple[JobStatus, ...]] = {
-    JobStatus.PENDING: (JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELLED),
-    JobStatus.RUNNING: (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED),
-    JobStatus.COMPLETED: (),
-    JobStatus.FAILED: (),
-    JobStatus.CANCELLED: (),
-}
+
 
 
 def parse_ref(ref: str) -> tuple[str, str | None]:
@@ -99,11 +92,13 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
 
 
 class Registry:
-    """The model registry over one database. ``Registry()`` uses ``default_url()``."""
+    """The model registry over one database. ``Registry()`` uses ``default_url()``; ``registry.jobs``
+    is its queue of training jobs (:class:`~tooltune.registry.jobs.JobQueue`)."""
 
     def __init__(self, url: str | None = None, *, migrate: bool = True):
         self.engine = create_registry_engine(url or default_url())
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.jobs = JobQueue(self._sessions)
         if migrate:
             try:
                 upgrade(self.engine)
@@ -153,143 +148,11 @@ class Registry:
 
     def get_dataset(self, version: str) -> DatasetRecord:
         with self._tx() as s:
-            return dataset_record(_dataset(s, version))
+            return dataset_record(dataset_row(s, version))
 
     def list_datasets(self) -> list[DatasetRecord]:
         with self._tx() as s:
             return [dataset_record(d) for d in s.scalars(select(Dataset).order_by(Dataset.id.desc()))]
-
-    # ---- training jobs ----------------------------------------------------------------------
-
-    def start_job(self, *, config: Mapping[str, Any] | BaseModel, run_dir: str | Path,
-                  dataset_version: str | None = None, queued: bool = False) -> JobRecord:
-        """Record a training run: ``running`` now, or ``pending`` when ``queued`` (start it with update_job)."""
-        with self._tx() as s:
-            dataset = _dataset(s, dataset_version) if dataset_version else None
-            now = utcnow()
-            job = TrainingJob(status=JobStatus.PENDING if queued else JobStatus.RUNNING, losses=[],
-                              config=_jsonable(config), run_dir=str(run_dir), error=None,
-                              dataset_id=dataset.id if dataset else None, started_at=None if queued else now)
-            s.add(job)
-            s.flush()
-            return job_record(s, job)
-
-    def update_job(self, job_id: int, *, status: JobStatus | str | None = None, progress: float | None = None,
-                   step: int | None = None, epoch: float | None = None,
-                   losses: Mapping[str, float] | None = None) -> JobRecord:
-        """Report progress; ``losses`` (e.g. ``{"loss": 0.41, "eval_loss": 0.52}``) is appended with step and epoch."""
-        with self._tx() as s:
-            job = _job(s, job_id)
-            if status is not None:
-                _job_transition(job, JobStatus(status))
-            if job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
-                raise RegistryError(f"training job {job_id} is {job.status}; a finished job takes no more updates.")
-            if progress is not None:
-                if not 0.0 <= progress <= 1.0:
-                    raise RegistryError(f"training job {job_id}: progress {progress} is outside [0, 1]; report a fraction.")
-                job.progress = progress
-            if step is not None:
-                job.step = step
-            if epoch is not None:
-                job.epoch = epoch
-            if losses:
-                # Assign a new list: SQLAlchemy does not see in-place changes to a JSON value.
-                job.losses = [*job.losses, {"step": job.step, "epoch": job.epoch, **{k: float(v) for k, v in losses.items()}}]
-            job.updated_at = utcnow()
-            return job_record(s, job)
-
-    def finish_job(self, job_id: int, status: JobStatus | str = JobStatus.COMPLETED,
-                   error: str | None = None) -> JobRecord:
-        """End a job as completed, failed (give ``error``) or cancelled."""
-        status = JobStatus(status)
-        if status in (JobStatus.PENDING, JobStatus.RUNNING):
-            raise RegistryError(f"training job {job_id}: finish_job takes completed, failed or cancelled, not {status}.")
-        with self._tx() as s:
-            job = _job(s, job_id)
-            _job_transition(job, status)
-            job.error = error
-            job.finished_at = job.updated_at = utcnow()
-            if status is JobStatus.COMPLETED:
-                job.progress = 1.0
-            return job_record(s, job)
-
-    # The job API's worker protocol (tooltune.api): the API creates a pending job and records the
-    # worker it spawned; the worker claims it, reports progress (which answers whether a cancel was
-    # asked for) and finishes it; the API marks a job failed when its worker is gone.
-
-    def set_job_worker(self, job_id: int, pid: int) -> JobRecord:
-        """Record the process that runs (or will run) a pending or running job."""
-        with self._tx() as s:
-            job = _job(s, job_id)
-            _check_active(job)
-            job.worker_pid, job.updated_at = pid, utcnow()
-            return job_record(s, job)
-
-    def claim_job(self, job_id: int, pid: int) -> JobRecord:
-        """The worker ``pid`` takes a pending job: it becomes ``running``. Refused (RegistryError)
-        when the job is not pending, e.g. cancelled before the worker got to it."""
-        with self._tx() as s:
-            job = _job(s, job_id)
-            if job.status is not JobStatus.PENDING or job.cancel_requested:
-                state = "cancel was requested" if job.cancel_requested else f"it is {job.status}"
-                raise RegistryError(f"training job {job_id} cannot be claimed: {state}.")
-            _job_transition(job, JobStatus.RUNNING)
-            job.worker_pid, job.updated_at = pid, utcnow()
-            return job_record(s, job)
-
-    def report_progress(self, job_id: int, *, step: int, total_steps: int | None, epoch: float,
-                        losses: Sequence[Mapping[str, Any]] = ()) -> bool:
-        """Store a running job's step / total, epoch and new loss entries (each with its own step
-        and epoch); returns whether a cancel was requested, so one transaction does both."""
-        with self._tx() as s:
-            job = _job(s, job_id)
-            if job.status is not JobStatus.RUNNING:
-                raise RegistryError(f"training job {job_id} is {job.status}; only a running job reports progress.")
-            job.step, job.epoch, job.total_steps = step, epoch, total_steps
-            if total_steps:
-                job.progress = min(1.0, max(0.0, step / total_steps))
-            if losses:
-                job.losses = [*job.losses, *({k: v for k, v in entry.items()} for entry in losses)]
-            job.updated_at = utcnow()
-            return bool(job.cancel_requested)
-
-    def request_cancel(self, job_id: int) -> JobRecord:
-        """Ask a pending or running job to stop; the worker ends it as ``cancelled``."""
-        with self._tx() as s:
-            job = _job(s, job_id)
-            _check_active(job)
-            job.cancel_requested, job.updated_at = True, utcnow()
-            return job_record(s, job)
-
-    def fail_if_active(self, job_id: int, reason: str) -> JobRecord | None:
-        """Mark a job failed with ``reason`` unless it has already finished (then None): for a
-        worker found dead, which may have finished the job just before."""
-        with self._tx() as s:
-            job = _job(s, job_id)
-            if job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
-                return None
-            _job_transition(job, JobStatus.FAILED)
-            job.error = reason
-            job.finished_at = job.updated_at = utcnow()
-            return job_record(s, job)
-
-    def active_jobs(self) -> list[JobRecord]:
-        """Pending and running jobs, oldest first."""
-        with self._tx() as s:
-            query = (select(TrainingJob).where(TrainingJob.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
-                     .order_by(TrainingJob.id))
-            return [job_record(s, j) for j in s.scalars(query)]
-
-    def get_job(self, job_id: int) -> JobRecord:
-        with self._tx() as s:
-            return job_record(s, _job(s, job_id))
-
-    def list_jobs(self, status: JobStatus | str | None = None, limit: int = 50) -> list[JobRecord]:
-        with self._tx() as s:
-            query = select(TrainingJob).order_by(TrainingJob.id.desc()).limit(limit)
-            if status is not None:
-                query = query.where(TrainingJob.status == JobStatus(status))
-            return [job_record(s, j) for j in s.scalars(query)]
 
     # ---- models -----------------------------------------------------------------------------
 
@@ -322,7 +185,7 @@ class Registry:
         except ValueError:
             raise RegistryError(f"model {name}: kind {kind!r} is not one of {', '.join(k.value for k in ModelKind)}.") from None
         metrics = EvalMetrics.coerce(evaluation, where=f"model {name}: evaluation") if evaluation is not None else None
-        config_dict = _jsonable(config)
+        config_dict = stored_json(config)
         config_hash = content_hash(config_dict)
         for attempt in range(5):
             try:
@@ -340,9 +203,9 @@ class Registry:
                   catalog: ToolCatalog, config: dict[str, Any], config_hash: str, dataset_version: str | None,
                   artifact_hash: str | None, job_id: int | None, metrics: EvalMetrics | None) -> ModelRecord:
         _lock_name(s, name)
-        dataset = _dataset(s, dataset_version) if dataset_version else None
+        dataset = dataset_row(s, dataset_version) if dataset_version else None
         if job_id is not None:
-            _job(s, job_id)
+            job_row(s, job_id)
         fingerprint = content_hash({
             "catalog": catalog.hash, "dataset": dataset.content_hash if dataset else None, "config": config_hash,
             "artifact": artifact_hash, "base_model": base_model, "kind": kind.value,
@@ -437,7 +300,7 @@ class Registry:
             row = Comparison(base_model_id=base_model.id if base_model else None, candidate_model_id=cand_model.id,
                              base_label=portable_model_name(base) if metrics is not None else None,
                              base_metrics=metrics.model_dump(mode="json") if metrics is not None else None,
-                             details=_jsonable(details) if details is not None else None,
+                             details=stored_json(details) if details is not None else None,
                              suite_version=result.suite_version, wins=result.wins, losses=result.losses,
                              ties=result.ties, deltas=dict(result.deltas))
             s.add(row)
@@ -790,14 +653,6 @@ def _check_name(name: str) -> None:
                             "(starting with a letter or digit, at most 128 characters).")
 
 
-def _jsonable(config: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
-    if isinstance(config, BaseModel):
-        return config.model_dump(mode="json")
-    try:
-        return json.loads(json.dumps(dict(config), default=str))
-    except (TypeError, ValueError) as e:
-        raise RegistryError(f"config cannot be stored as JSON ({e}); pass plain values or a pydantic model.") from e
-
 
 def _lock_name(s: Session, name: str) -> None:
     """Serialize writers of one model name until the transaction ends.
@@ -845,36 +700,7 @@ def _check_not_live(model: Model, live: Mapping[str, int], services: Sequence[st
         raise RegistryError(f"{_ref(model)} is already live for {_scopes(already)}; nothing to deploy there.")
 
 
-def _job_transition(job: TrainingJob, to: JobStatus) -> None:
-    if job.status is to:
-        return
-    if to not in JOB_TRANSITIONS[job.status]:
-        moves = ", ".join(a.value for a in JOB_TRANSITIONS[job.status]) or "nothing (it has finished)"
-        raise RegistryError(f"training job {job.id} is {job.status}; it can move to {moves}, not {to}.")
-    job.status = to
-    if to is JobStatus.RUNNING:
-        job.started_at = utcnow()
 
-
-def _check_active(job: TrainingJob) -> None:
-    if job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
-        raise RegistryError(f"training job {job.id} is {job.status}; it has finished, so there is nothing to change.")
-
-
-def _dataset(s: Session, version: str) -> Dataset:
-    row = s.scalar(select(Dataset).where(Dataset.version == version))
-    if row is None:
-        known = list(s.scalars(select(Dataset.version).order_by(Dataset.id.desc()).limit(10)))
-        raise RegistryError(f"no dataset version {version!r} in the registry (recent: {', '.join(known) or 'none'}); "
-                            "register it with Registry.register_dataset first.")
-    return row
-
-
-def _job(s: Session, job_id: int) -> TrainingJob:
-    job = s.get(TrainingJob, job_id)
-    if job is None:
-        raise RegistryError(f"no training job {job_id} in the registry; start_job returns the id to use.")
-    return job
 
 
 def _latest(s: Session, name: str) -> Model | None:

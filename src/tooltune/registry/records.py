@@ -1,8 +1,12 @@
 """What the registry returns: detached, typed snapshots of its rows (never live ORM objects),
-and the functions that read them from rows inside a session."""
+and the functions that read them from rows inside a session; plus the two helpers that the
+``Registry`` (:mod:`tooltune.registry.db`) and its ``JobQueue`` (:mod:`tooltune.registry.jobs`)
+share: a dataset looked up by version, and a config as the JSON a row stores."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tooltune.errors import RegistryError
 from tooltune.registry.metrics import Breakdown, EvalMetrics
 from tooltune.registry.tables import (
     Action,
@@ -53,7 +58,7 @@ class JobRecord(_Record):
     progress: float = Field(description="Fraction of the run done, in [0, 1].")
     step: int
     epoch: float
-    losses: list[dict[str, Any]] = Field(description="One entry per update_job(losses=...): step, epoch and the values.")
+    losses: list[dict[str, Any]] = Field(description="One entry per progress report with losses (Registry.jobs.update or report_progress): step, epoch and the values.")
     config: dict[str, Any]
     error: str | None
     run_dir: str
@@ -234,6 +239,28 @@ class ModelDiff:
     suites: tuple[str | None, str | None]
     """``suite_version/split`` of the evaluations compared (None: that model has none)."""
     notes: list[str] = field(default_factory=list)
+
+
+# ---- shared by the Registry and its JobQueue ------------------------------------------------
+
+
+def dataset_row(s: Session, version: str) -> Dataset:
+    row = s.scalar(select(Dataset).where(Dataset.version == version))
+    if row is None:
+        known = list(s.scalars(select(Dataset.version).order_by(Dataset.id.desc()).limit(10)))
+        raise RegistryError(f"no dataset version {version!r} in the registry (recent: {', '.join(known) or 'none'}); "
+                            "register it with Registry.register_dataset first.")
+    return row
+
+
+def stored_json(config: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
+    """A config (or details) as the plain JSON a row stores."""
+    if isinstance(config, BaseModel):
+        return config.model_dump(mode="json")
+    try:
+        return json.loads(json.dumps(dict(config), default=str))
+    except (TypeError, ValueError) as e:
+        raise RegistryError(f"config cannot be stored as JSON ({e}); pass plain values or a pydantic model.") from e
 
 
 # ---- row → record (inside a session) ------------------------------------------------------

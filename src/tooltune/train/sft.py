@@ -88,6 +88,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> RunResult:
             f"backend: train() runs the hf backend (local TRL/PEFT); got {config.backend!r}. "
             "Use the cloud or prompt backend's own entry point, or set backend: hf."
         )
+    config = config.resolved()
     check_requirements(config)
     # Under torchrun/accelerate launch every process runs this function; only the main one checks
     # and cleans the run dir (and writes files below), so that no rank sees another's fresh files.
