@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tooltune.errors import ConfigError, DocumentError
-from tooltune.safeload import read_yaml
+from tooltune.safeload import load_config
 from tooltune.registry.gates import GateConfig
 from tooltune.tools.sources import ServiceSource
 
@@ -51,16 +50,7 @@ class PipelineConfig(BaseModel):
     def load(cls, path: str | Path) -> PipelineConfig:
         """Read ``path``; relative paths inside it are taken from its folder."""
         path = Path(path)
-        try:
-            raw = read_yaml(path) or {}
-        except DocumentError as e:
-            raise ConfigError(str(e)) from e
-        try:
-            config = cls.model_validate(raw)
-        except ValidationError as e:
-            problems = "\n".join(f"{path}: {'.'.join(map(str, err['loc'])) or '(root)'}: {err['msg'].removeprefix('Value error, ')}"
-                                 for err in e.errors())
-            raise ConfigError(f"invalid pipeline config:\n{problems}") from e
+        config = load_config(cls, path)
         data = {**config.data}
         for key in ("curated", "logs", "corrections"):  # the data files, as `data build --config` reads them
             if isinstance(data.get(key), list):
