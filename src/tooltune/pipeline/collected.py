@@ -120,9 +120,9 @@ def specialize(config: PipelineConfig, decision: GateDecision, data_dir: Path, c
     out = []
     for service in decision.fallback.failing_services:
         own_dir, own = _service_data(config, data_dir, service, dataset)
-        own_config = config.model_copy(update={"train": {**config.train, "method": "lora"}})
+        own_config = config.model_copy(update={"train": config.train.model_copy(update={"method": "lora"})})
         run_dir = train(own_config, own_dir, own, note, steps, step=f"train-{service}")
-        eval_dir = evaluate(f"eval-{service}", own_config, own_dir, own, config.train.get("base_model"), run_dir, note, steps)
+        eval_dir = evaluate(f"eval-{service}", own_config, own_dir, own, config.train.base_model, run_dir, note, steps)
         metrics = eval_metrics(eval_dir, own["dataset_hash"], own_dir)
         gates = config.gates.model_copy(update={
             "service_min_accuracy": {service: config.gates.service_min_accuracy.get(service, 0.0)},
@@ -132,7 +132,7 @@ def specialize(config: PipelineConfig, decision: GateDecision, data_dir: Path, c
             reg.register_dataset(content_hash=own["dataset_hash"], catalog_hash=catalog.hash, path=str(own_dir),
                                  counts=own["split_sizes"])
             model = reg.register_model(
-                config.name, kind="adapter", base_model=str(config.train.get("base_model")), artifact_path=run_dir,
+                config.name, kind="adapter", base_model=str(config.train.base_model), artifact_path=run_dir,
                 catalog=catalog, config={**manifest.get("config", {}), "specialized_for": service},
                 dataset_version=own["dataset_hash"],
                 artifact_hash=manifest.get("artifact_hash") or content_hash(manifest.get("training", {})), evaluation=metrics)

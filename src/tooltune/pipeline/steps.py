@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tooltune.errors import ConfigError
-from tooltune.pipeline.config import PipelineConfig
+from tooltune.pipeline.config import PipelineConfig, section_fields
 from tooltune.tools.catalog import ToolCatalog, content_hash
 
 DONE = "_complete.json"
@@ -71,8 +70,8 @@ def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) ->
         catalog = _discover(config, note, steps)
         data_dir, dataset = _data(config, catalog, note, steps)
     run_dir = _train(config, data_dir, dataset, note, steps)
-    base_eval = _evaluate("eval-base", config, data_dir, dataset, config.train.get("base_model"), None, note, steps)
-    cand_eval = _evaluate("eval-candidate", config, data_dir, dataset, config.train.get("base_model"), run_dir, note, steps)
+    base_eval = _evaluate("eval-base", config, data_dir, dataset, config.train.base_model, None, note, steps)
+    cand_eval = _evaluate("eval-candidate", config, data_dir, dataset, config.train.base_model, run_dir, note, steps)
     comparison, report = _compare(config, base_eval, cand_eval, note, steps)
     per_service = data_dir if config.collect else None
     model, decision = _register_and_gate(config, catalog, dataset, data_dir, run_dir, base_eval, cand_eval, report, note,
@@ -106,15 +105,13 @@ def _discover(config: PipelineConfig, note: Progress, steps: list[StepRecord]) -
 
 def _data(config: PipelineConfig, catalog: ToolCatalog, note: Progress, steps: list[StepRecord]) -> tuple[Path, dict]:
     from tooltune.data.build import build_dataset
-    from tooltune.data.config import build_config
 
-    files = [Path(p) for key in ("curated", "logs", "corrections") for p in config.data.get(key, [])]
-    key = content_hash({"catalog": catalog.hash, "data": config.data, "files": [_file_hash(p) for p in files]})
+    files = [*config.data.curated, *config.data.logs, *config.data.corrections]
+    key = content_hash({"catalog": catalog.hash, "data": section_fields(config.data), "files": [_file_hash(p) for p in files]})
     out = config.work_dir / f"data-{key}"
 
     def run() -> dict:
-        cfg = build_config({**config.data, "catalog": config.work_dir / "catalog.json", "output_dir": out})
-        report = build_dataset(cfg)
+        report = build_dataset(config.data.stage(catalog=config.work_dir / "catalog.json", output_dir=out))
         return {"dataset_hash": report.dataset_hash, "split_sizes": report.split_sizes, "examples": sum(report.split_sizes.values())}
 
     summary = _cached("data", key, out, run, note, steps)
@@ -123,18 +120,15 @@ def _data(config: PipelineConfig, catalog: ToolCatalog, note: Progress, steps: l
 
 def _train(config: PipelineConfig, data_dir: Path, dataset: dict, note: Progress, steps: list[StepRecord], *,
            step: str = "train") -> Path:
-    from tooltune.train import load_train_config, run_training
+    from tooltune.train import run_training
 
-    key = content_hash({"dataset": dataset["dataset_hash"], "train": config.train})
+    key = content_hash({"dataset": dataset["dataset_hash"], "train": section_fields(config.train)})
     out = config.work_dir / f"{step}-{key}"
 
     def run() -> dict:
         # A folder without the completion mark is a crashed run: continue from its checkpoint.
         resume = out.exists() and any(out.iterdir())
-        fields = {**config.train, "data_dir": str(data_dir), "output_dir": str(out), "resume": resume}
-        # JSON is YAML, so each field travels as a --set override and gets the same validation.
-        cfg = load_train_config(None, [f"{k}={json.dumps(v, default=str)}" for k, v in fields.items()])
-        result = run_training(cfg)
+        result = run_training(config.train.stage(data_dir=data_dir, output_dir=out, resume=resume))
         return {"run_dir": str(result.run_dir), "manifest": str(result.manifest_path)}
 
     _cached(step, key, out, run, note, steps, keep_partial=True)
@@ -143,17 +137,14 @@ def _train(config: PipelineConfig, data_dir: Path, dataset: dict, note: Progress
 
 def _evaluate(step: str, config: PipelineConfig, data_dir: Path, dataset: dict, model: str | None, adapter: Path | None,
               note: Progress, steps: list[StepRecord]) -> Path:
-    from tooltune.eval.runner import EvalConfig, run_eval
+    from tooltune.eval.runner import run_eval
 
-    if not model:
-        raise ConfigError("pipeline config: train.base_model is required (an HF id, a local path, or 'builtin').")
     key = content_hash({"dataset": dataset["dataset_hash"], "model": model, "adapter": adapter.name if adapter else None,
-                        "eval": config.eval})
+                        "eval": section_fields(config.eval)})
     out = config.work_dir / f"{step}-{key}"
 
     def run() -> dict:
-        result = run_eval(EvalConfig(**{**config.eval, "model": model, "adapter": adapter, "data_dir": data_dir,
-                                        "output_dir": out}))
+        result = run_eval(config.eval.stage(model=model, adapter=adapter, data_dir=data_dir, output_dir=out))
         return {"exact_match": result.metrics.exact_match.accuracy, "n": result.metrics.n}
 
     _cached(step, key, out, run, note, steps)
@@ -196,7 +187,7 @@ def _register_and_gate(config: PipelineConfig, catalog: ToolCatalog, dataset: di
         reg.register_dataset(content_hash=dataset["dataset_hash"], catalog_hash=catalog.hash,
                              path=str(data_dir.resolve()), counts=dataset.get("split_sizes"))
         model = reg.register_model(
-            config.name, kind=_kind(manifest), base_model=str(config.train.get("base_model")), artifact_path=run_dir,
+            config.name, kind=_kind(manifest), base_model=str(config.train.base_model), artifact_path=run_dir,
             catalog=catalog, config=manifest.get("config", {}), dataset_version=dataset["dataset_hash"],
             artifact_hash=manifest.get("artifact_hash") or content_hash(manifest.get("training", {})),
             evaluation=load(cand_eval),
@@ -235,7 +226,7 @@ def _record_comparison(reg: Any, config: PipelineConfig, model: Any, suite: str,
     details = {"base_dir": str(base_eval.resolve()), "candidate_dir": str(cand_eval.resolve()),
                "data_dir": str(data_dir.resolve()), "split": None, "report": str(report.resolve()),
                "latency": compared.get("latency", {})}
-    reg.record_comparison(str(config.train.get("base_model")), model.ref,
+    reg.record_comparison(str(config.train.base_model), model.ref,
                           ComparisonResult.coerce({**compared, "suite_version": suite}),
                           base_metrics=base_metrics, details=details)
 
@@ -268,9 +259,8 @@ def _with_builtin_base(config: PipelineConfig) -> PipelineConfig:
     that evaluation and the registry record the directory that was trained."""
     from tooltune.runtime.names import resolve_model_name
 
-    if "base_model" not in config.train:
-        return config
-    return config.model_copy(update={"train": {**config.train, "base_model": resolve_model_name(config.train["base_model"])}})
+    train = config.train.model_copy(update={"base_model": resolve_model_name(config.train.base_model)})
+    return config.model_copy(update={"train": train})
 
 
 def _live_metrics(reg: Any, live: Any, suite: str, evaluate: Callable[[], Path], load: Callable[[Path], Any]):
