@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from tooltune.pipeline.config import PipelineConfig
-from tooltune.pipeline.steps import run_pipeline
+from tooltune.pipeline.run import run_pipeline
 
 
 def collect_failures(config: PipelineConfig, *, today: dt.date | None = None) -> dict[str, int]:
