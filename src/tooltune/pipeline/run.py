@@ -48,7 +48,7 @@ def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) ->
     cand_eval = steps.evaluate("eval-candidate", config, data_dir, dataset, base, run_dir, note, done)
     comparison, report = steps.compare(config, base_eval, cand_eval, note, done)
     model, decision = steps.register_and_gate(config, catalog, dataset, data_dir, run_dir, base_eval, cand_eval, report,
-                                              note, done, per_service=data_dir if config.collect else None)
+                                              note, done, collected_data=data_dir if config.collect else None)
     specialized = []
     if config.specialize and decision is not None and decision.fallback.strategy == "specialize":
         specialized = collected.specialize(config, decision, data_dir, catalog, dataset, note, done)

@@ -132,12 +132,12 @@ def register(reg: Any, config: PipelineConfig, catalog: ToolCatalog, dataset: di
 
 def register_and_gate(config: PipelineConfig, catalog: ToolCatalog, dataset: dict, data_dir: Path, run_dir: Path,
                       base_eval: Path, cand_eval: Path, report: Path, note: Progress, steps: list[StepRecord], *,
-                      per_service: Path | None = None):
+                      collected_data: Path | None = None):
     """Register, then gate against the deployed model — or, before anything is deployed, against
     the base model — and deploy on a pass. The comparison is recorded as what it is: the
     candidate against the base model (the registry stores the base's spec and scores) with the
-    evaluation folders it came from. ``per_service``: a collected data dir, whose holdout says
-    which service each test belongs to."""
+    evaluation folders it came from. ``collected_data``: a collected data dir, whose holdout says
+    which service each test belongs to (the evaluations are then broken down per service)."""
     from tooltune.registry import Registry, evaluate_gates
 
     started = time.monotonic()
@@ -145,7 +145,7 @@ def register_and_gate(config: PipelineConfig, catalog: ToolCatalog, dataset: dic
     suite = dataset["dataset_hash"]
 
     def load(eval_dir: Path) -> EvalMetrics:
-        return eval_metrics(eval_dir, suite, per_service)
+        return eval_metrics(eval_dir, suite, collected_data)
 
     with Registry(url=config.registry_url) as reg:
         model = register(reg, config, catalog, dataset, data_dir, run_dir, load(cand_eval))
