@@ -10,6 +10,7 @@ import pytest
 from tooltune.errors import ConfigError
 from tooltune.pipeline import PipelineConfig
 from tooltune.pipeline.config import section_fields
+from tooltune.pipeline.run import _with_resolved_base
 from tooltune.safeload import read_yaml
 
 CONFIGS = Path(__file__).parents[2] / "configs"
@@ -69,12 +70,16 @@ def test_a_pypi_base_is_resolved_when_the_run_starts_not_when_the_file_is_read()
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
-def test_each_section_hashes_what_the_file_says_so_cache_keys_are_unchanged(path):
-    """The step keys once hashed each section's YAML mapping; the typed sections give the same
-    values (data files resolved from the file's folder, as before), so no cached step re-runs."""
+def test_each_section_hashes_what_the_file_says_so_cache_keys_are_unchanged(path, monkeypatch):
+    """The step keys once hashed each section's YAML mapping (train's base_model resolved when the
+    run started); the typed sections give the same values, data files resolved from the file's
+    folder as before, so no cached step re-runs. (A stand-in resolver: the real one would load
+    every shipped base model.)"""
+    monkeypatch.setattr("tooltune.runtime.names.resolve_model_name",
+                        lambda name: name if name.startswith("/resolved/") else f"/resolved/{name}")
     raw = read_yaml(path)
-    config = PipelineConfig.load(path)
-    assert section_fields(config.train) == raw["train"]
+    config = _with_resolved_base(PipelineConfig.load(path))
+    assert section_fields(config.train) == {**raw["train"], "base_model": f"/resolved/{raw['train']['base_model']}"}
     assert section_fields(config.eval) == raw["eval"]
     data = {**raw["data"], "curated": [str(CONFIGS.parent / Path(p).relative_to("..")) for p in raw["data"]["curated"]]}
     assert section_fields(config.data) == data
