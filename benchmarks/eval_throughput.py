@@ -190,10 +190,11 @@ def evaluate_build(args: argparse.Namespace) -> int:
     """``run_eval`` with the prefix cache off, then on; timings, token counts and same-output check."""
     from tooltune.eval.runner import EvalConfig, run_eval
     from tooltune.pipeline import PipelineConfig
+    from tooltune.pipeline.config import section_fields
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    fields = dict(PipelineConfig.load(args.config).eval)
+    fields = section_fields(PipelineConfig.load(args.config).eval, mode="python")
     if args.limit:
         fields.update(limit=args.limit, split_limits={})
     if args.dtype:

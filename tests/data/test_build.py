@@ -124,7 +124,8 @@ def test_yaml_config_resolves_paths_and_reports_every_bad_field(tmp_path):
         DataConfig.from_yaml(tmp_path / "bad.yaml")
     lines = str(e.value).splitlines()[1:]
     assert [line.split(": ")[1] for line in lines] == ["min_quality", "near_dup_threshold", "sede"]
-    assert lines[2].endswith("unknown field. Check the spelling; known fields: " + ", ".join(DataConfig.model_fields) + ".")
+    assert lines[0].startswith(f"  {tmp_path / 'bad.yaml'}:")  # the file and the line of the field
+    assert lines[2].endswith("sede: unknown field; did you mean 'seed'?")
     with pytest.raises(ConfigError, match=r"phrasing_fraction \+ val_fraction \+ holdout_fraction is 1.1"):
         build_config({"val_fraction": 0.5, "holdout_fraction": 0.5})
     with pytest.raises(ConfigError, match="catalog is required"):

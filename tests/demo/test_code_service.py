@@ -230,17 +230,13 @@ async def test_synthetic_paths_start_in_the_sandbox(tmp_path: Path) -> None:
 
 
 def test_code_pipeline_config_loads_with_paths_from_its_folder() -> None:
-    import json
-
-    from tooltune.data.config import build_config
     from tooltune.pipeline import PipelineConfig
-    from tooltune.train import load_train_config
 
     configs = Path(__file__).parents[2] / "configs"
     config = PipelineConfig.load(configs / "code-pipeline.yaml")
     assert config.work_dir == configs.parent / ".tooltune" / "code-run" / "pipeline"
-    assert [Path(p).name for p in config.data["curated"]] == ["code.yaml"] and all(Path(p).is_file() for p in config.data["curated"])
+    assert [p.name for p in config.data.curated] == ["code.yaml"] and all(p.is_file() for p in config.data.curated)
     assert "--service code" in config.services[0].mcp_stdio
-    build_config({**config.data, "catalog": "catalog.json", "output_dir": "out"})
-    assert load_train_config(None, [f"{k}={json.dumps(v)}" for k, v in config.train.items()]).max_length == 512
+    config.data.stage(catalog=Path("catalog.json"), output_dir=Path("out"))
+    assert config.train.stage(data_dir=Path("data"), output_dir=Path("out"), resume=False).max_length == 512
     assert config.gates.critical_tools == ["Edit"]

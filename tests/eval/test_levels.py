@@ -9,7 +9,7 @@ from rich.console import Console
 
 from tooltune.data.examples import Behavior, Example, ExpectedCall, Provenance, Source
 from tooltune.eval.compare import LEVELS, compare
-from tooltune.eval.metrics import Level, compute_metrics
+from tooltune.eval.metrics import Level, compute_metrics, per_service
 from tooltune.eval.present import metrics_table
 from tooltune.eval.report import levels_table, render_html
 from tooltune.eval.score import ScoreResult, score_output, write_results
@@ -108,3 +108,18 @@ def test_old_result_lines_without_levels_leave_the_levels_out(tmp_path):
         (tmp_path / name / "results.jsonl").write_text(json.dumps({"id": "x", "correct": True, "reason": None, "category": "simple"}) + "\n")
     c = compare(tmp_path / "a", tmp_path / "b")
     assert c.levels == [] and "Four-level" not in render_html(c)
+
+
+def test_per_service_scores_from_result_lines_are_the_metrics_own():
+    """The registry's per-service breakdown (read back from results.jsonl) and metrics.json's
+    per_service_levels are one computation: the same numbers from the same results."""
+    results = scored("code", ["right", "wrong_value", "wrong_tool", "malformed", "prose"]) + scored("shop", ["right", "wrong_tool"])
+    own = compute_metrics(results).per_service_levels
+    lines = [json.loads(json.dumps(r.record())) for r in results]
+    assert per_service(lines) == own
+    code = own["code"]
+    assert (code.exact_match.correct, code.exact_match.total) == (1, 5)
+    # Read's calls: right, wrong value, wrong tool, not made (malformed markup pairs no call).
+    assert (code.per_tool["Read"].correct, code.per_tool["Read"].total) == (1, 4) and code.per_category["multiple"].total == 5
+    # Naming the services by example id instead: ids it does not list are left out.
+    assert set(per_service(lines, {results[0].id: "other"})) == {"other"}

@@ -244,7 +244,6 @@ def test_pipeline_on_collected_data_gates_each_service_on_its_own_tests(fleet, t
 def test_specialize_trains_an_adapter_per_failing_service_on_its_own_data(fleet, tmp_path, tiny_model):
     from tooltune.pipeline import PipelineConfig, run_pipeline
     from tooltune.pipeline import collected
-    from tooltune.pipeline.steps import _evaluate, _train
     from tooltune.registry import evaluate_gates
 
     services = services_yaml(tmp_path, fleet["ports"])
@@ -259,7 +258,7 @@ def test_specialize_trains_an_adapter_per_failing_service_on_its_own_data(fleet,
     assert decision.fallback.strategy == "specialize"
     catalog = ToolCatalog.load(data.path / "catalog.json")
     specialized = collected.specialize(config.model_copy(update={"gates": gates}), decision, data.path, catalog,
-                                       data.summary, lambda step, state: None, [], train=_train, evaluate=_evaluate)
+                                       data.summary, lambda step, state: None, [])
     assert sorted(s.service for s in specialized) == ["calendar", "shop"]
     for own in specialized:
         manifest = json.loads((own.run_dir / "manifest.json").read_text())

@@ -115,7 +115,7 @@ def test_each_service_is_scored_on_its_own_test_scenarios(tmp_path):
 
     from tests.publish.services import REQUESTS, example
     from tooltune.data.examples import write_jsonl
-    from tooltune.pipeline.collected import eval_metrics
+    from tooltune.pipeline.steps import eval_metrics
 
     tests = [example("shop", *REQUESTS["shop"][3]), example("shop", *REQUESTS["shop"][4]),
              example("calendar", *REQUESTS["calendar"][3])]

@@ -23,7 +23,7 @@ def pipeline_run(
 
     cfg = PipelineConfig.load(config)
     if specialize:
-        cfg = PipelineConfig.model_validate({**cfg.model_dump(), "specialize": True})
+        cfg = PipelineConfig.model_validate({**cfg.model_dump(exclude_unset=True), "specialize": True})
     with pipeline_progress(console) as progress:
         result = run_pipeline(cfg, progress=progress)
     print_summary(result, console)

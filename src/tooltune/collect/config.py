@@ -22,10 +22,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tooltune.errors import ConfigError, DocumentError
-from tooltune.safeload import read_yaml
+from tooltune.errors import ConfigError
+from tooltune.safeload import load_config, validate_config
 
 
 class ServiceEntry(BaseModel):
@@ -82,11 +82,7 @@ class CollectConfig(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> CollectConfig:
         path = Path(path)
-        try:
-            raw = read_yaml(path) or {}
-        except DocumentError as e:
-            raise ConfigError(str(e)) from e
-        config = cls.parse(raw, where=str(path))
+        config = load_config(cls, path, prepare=lambda raw: _expanded(raw, where=str(path)))
         fixed = [s.model_copy(update={"token_file": path.parent / s.token_file})
                  if s.token_file and not s.token_file.is_absolute() else s for s in config.services]
         return config.model_copy(update={"services": fixed})
@@ -94,19 +90,19 @@ class CollectConfig(BaseModel):
     @classmethod
     def parse(cls, raw: Any, *, where: str = "services") -> CollectConfig:
         """Validate a mapping (bare URL strings allowed in ``services``; ``defaults`` fill every entry)."""
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: expected a mapping with a services list, got {type(raw).__name__}.")
-        raw = dict(raw)
-        defaults = raw.pop("defaults", None) or {}
-        if not isinstance(defaults, dict):
-            raise ConfigError(f"{where}: defaults must be a mapping of service fields.")
-        entries = raw.get("services")
-        if isinstance(entries, list):
-            raw["services"] = [{**defaults, **({"url": e} if isinstance(e, str) else e)} if isinstance(e, (str, dict)) else e
-                               for e in entries]
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as e:
-            problems = "\n".join(f"{where}: {'.'.join(map(str, err['loc'])) or '(root)'}: "
-                                 f"{err['msg'].removeprefix('Value error, ')}" for err in e.errors())
-            raise ConfigError(f"invalid services file:\n{problems}") from e
+        return validate_config(cls, _expanded(raw, where=where), source=where)
+
+
+def _expanded(raw: Any, *, where: str) -> dict[str, Any]:
+    """``raw`` with ``defaults`` merged into every entry and bare URLs made ``{url: ...}``."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with a services list, got {type(raw).__name__}.")
+    raw = dict(raw)
+    defaults = raw.pop("defaults", None) or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{where}: defaults must be a mapping of service fields.")
+    entries = raw.get("services")
+    if isinstance(entries, list):
+        raw["services"] = [{**defaults, **({"url": e} if isinstance(e, str) else e)} if isinstance(e, (str, dict)) else e
+                           for e in entries]
+    return raw

@@ -11,11 +11,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tooltune.data.synth import SynthConfig
-from tooltune.errors import ConfigError, DocumentError
-from tooltune.safeload import read_yaml
+from tooltune.safeload import read_config_file, validate_config
 
 
 class DataConfig(BaseModel):
@@ -77,15 +76,11 @@ class DataConfig(BaseModel):
     def from_yaml(cls, path: str | Path, **overrides: Any) -> DataConfig:
         """Read a YAML mapping of the fields above; ``overrides`` (e.g. from CLI options) win.
         Relative paths in the file are taken from the file's folder."""
-        path = Path(path)
-        try:
-            data = read_yaml(path) or {}
-        except DocumentError as e:
-            raise ConfigError(str(e)) from e
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of DataConfig fields, got {type(data).__name__}.")
-        config = build_config({**data, **overrides}, where=str(path))
-        return config.model_copy(update=_resolved(config, path.parent, set(data) - set(overrides)))
+        file = read_config_file(path)
+        config = validate_config(cls, {**file.data, **overrides}, source=file.path,
+                                 lines={loc: line for loc, line in file.lines.items() if loc[0] not in overrides},
+                                 origins={(name,): "overrides the file" for name in overrides})
+        return config.model_copy(update=_resolved(config, file.path.parent, set(file.data) - set(overrides)))
 
     @classmethod
     def field_help(cls) -> dict[str, str]:
@@ -95,17 +90,7 @@ class DataConfig(BaseModel):
 
 def build_config(data: dict[str, Any], *, where: str = "data config") -> DataConfig:
     """Validate ``data`` into a :class:`DataConfig`, reporting every bad field at once."""
-    try:
-        return DataConfig.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError("invalid data config:\n" + "\n".join(_message(err, where) for err in e.errors())) from e
-
-
-def _message(err: Any, where: str) -> str:
-    field = ".".join(map(str, err["loc"])) or "(root)"
-    if err["type"] == "extra_forbidden":
-        return f"{where}: {field}: unknown field. Check the spelling; known fields: {', '.join(DataConfig.model_fields)}."
-    return f"{where}: {field}: {err['msg'].removeprefix('Value error, ')} (got {err.get('input')!r})."
+    return validate_config(DataConfig, data, source=where)
 
 
 def _resolved(config: DataConfig, base: Path, from_file: set[str]) -> dict[str, Any]:

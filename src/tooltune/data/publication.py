@@ -19,10 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from tooltune.errors import ConfigError, DocumentError
-from tooltune.safeload import read_yaml
+from tooltune.safeload import load_config
 
 SCHEMA_VERSION = "1"
 SCHEMA_PATH = Path(__file__).parent / "schema" / "mcp-training-data.schema.json"
@@ -55,17 +54,8 @@ class PublicationMetadata(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> PublicationMetadata:
-        """Read ``path``; a missing file gives the defaults, a bad one names the file and field."""
-        if not path.exists():
-            return cls()
-        try:
-            raw = read_yaml(path) or {}
-            return cls.model_validate(raw)
-        except DocumentError as e:
-            raise ConfigError(str(e)) from e
-        except ValidationError as e:
-            problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or '(root)'}: {err['msg']}" for err in e.errors())
-            raise ConfigError(f"{path}: {problems}. Fields: {', '.join(cls.model_fields)}.") from e
+        """Read ``path``; a missing file gives the defaults, a bad one names the file, line and field."""
+        return load_config(cls, path) if path.exists() else cls()
 
 
 class Counts(BaseModel):

@@ -28,9 +28,10 @@ of them into :class:`Metrics`. Definitions (also in docs/evaluation.md):
   ``tool`` the right tools (as ``tool_selection``), ``parameters`` the right parameters too
   (the example is correct). Each level counts the examples that pass it *and every level
   before it*, over the same total, so the four rates only go down and the drop between two
-  levels is where calls are lost. ``per_service_levels`` gives the levels, the exact match and
-  the reason codes of each service (``(none)`` for examples without one); each result line
-  carries the four outcomes next to its reason code.
+  levels is where calls are lost. ``per_service_levels`` gives the levels, the exact match
+  (overall, per category and per tool) and the reason codes of each service (``(none)`` for
+  examples without one); each result line carries the four outcomes next to its reason code.
+  :func:`per_service` counts the same from ``results.jsonl`` lines.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from __future__ import annotations
 import enum
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pydantic import BaseModel, Field, computed_field
 
@@ -159,11 +161,35 @@ class Levels(BaseModel):
 
 
 class ServiceLevels(BaseModel):
-    """One service's exact match, four levels and reason codes."""
+    """One service's scores: exact match overall, per category and per tool, the four levels and
+    the reason codes. The one place per-service accuracy is counted: :func:`compute_metrics`
+    and :func:`per_service` (from ``results.jsonl`` lines) both add examples with :meth:`add`."""
 
     exact_match: Rate = Field(default_factory=Rate)
+    per_category: dict[str, Rate] = Field(default_factory=dict, description="Exact match per category.")
+    per_tool: dict[str, Rate] = Field(default_factory=dict, description="Expected calls of each tool made correctly.")
     levels: Levels = Field(default_factory=Levels)
     reasons: dict[str, int] = Field(default_factory=dict, description="Wrong examples per reason code.")
+
+    def add(self, correct: bool, category: str, calls: Iterable[tuple[str | None, bool]],
+            passed: dict[Level, bool] | None, reason: str | None) -> None:
+        """Count one example: ``calls`` pairs each expected tool (None for an extra call) with
+        whether its call was right; ``passed`` its four levels (None when no call is expected)."""
+        self.exact_match.add(correct)
+        self.per_category.setdefault(category, Rate()).add(correct)
+        for expected, ok in calls:
+            if expected:
+                self.per_tool.setdefault(expected, Rate()).add(ok)
+        if passed is not None:
+            self.levels.add(passed)
+        if not correct:
+            self.reasons[reason or "unknown"] = self.reasons.get(reason or "unknown", 0) + 1
+
+    def tidy(self) -> ServiceLevels:
+        """Categories in their fixed order, tools sorted, the most frequent reasons first."""
+        return self.model_copy(update={"per_category": _ordered_categories(self.per_category),
+                                       "per_tool": dict(sorted(self.per_tool.items())),
+                                       "reasons": dict(Counter(self.reasons).most_common())})
 
 
 class Metrics(BaseModel):
@@ -186,7 +212,7 @@ class Metrics(BaseModel):
     per_parameter: dict[str, Rate] = Field(description='Keyed "tool.param".')
     confusion: dict[str, dict[str, int]] = Field(description="Expected tool -> predicted tool -> count.")
     levels: Levels = Field(default_factory=Levels, description="Four-level validation of the examples that expect a call.")
-    per_service_levels: dict[str, ServiceLevels] = Field(default_factory=dict, description="Levels and reasons per service.")
+    per_service_levels: dict[str, ServiceLevels] = Field(default_factory=dict, description="Exact match, levels and reasons per service.")
     latency_ms_p50: float | None = Field(None, description="Generation latency, median (set by the runner).")
     latency_ms_p95: float | None = Field(None, description="Generation latency, 95th percentile (set by the runner).")
     tokens_per_s: float | None = Field(None, description="Generated tokens per second (set by the runner).")
@@ -212,15 +238,11 @@ def compute_metrics(results: Iterable[ExampleResult]) -> Metrics:
     for r in results:
         m = r.match
         exact.add(m.correct)
-        service = services[r.service or NONE]
-        service.exact_match.add(m.correct)
         passed = r.levels
         if passed is not None:
             levels.add(passed)
-            service.levels.add(passed)
-        if not m.correct:
-            reason = m.reason.value if m.reason else "unknown"
-            service.reasons[reason] = service.reasons.get(reason, 0) + 1
+        services[r.service or NONE].add(m.correct, r.category.value, [(c.expected, c.correct) for c in m.calls], passed,
+                                        m.reason.value if m.reason else None)
         detection.add(m.expects_call == m.called)
         if m.expects_call:
             det_call.add(m.called)
@@ -260,10 +282,26 @@ def compute_metrics(results: Iterable[ExampleResult]) -> Metrics:
         per_tool=dict(sorted(per_tool.items())), per_parameter=dict(sorted(per_parameter.items())),
         confusion={e: dict(sorted(row.items())) for e, row in sorted(confusion.items())},
         levels=levels,
-        per_service_levels={name: ServiceLevels(exact_match=s.exact_match, levels=s.levels,
-                                                reasons=dict(Counter(s.reasons).most_common()))
-                            for name, s in sorted(services.items())},
+        per_service_levels={name: s.tidy() for name, s in sorted(services.items())},
     )
+
+
+def per_service(records: Iterable[Mapping[str, Any]], service_of: Mapping[str, str | None] | None = None,
+                ) -> dict[str, ServiceLevels]:
+    """Each service's scores from ``results.jsonl`` lines (the shape :meth:`ExampleResult.record`
+    writes). ``service_of`` (example id → service) names the service of each line instead of the
+    line's own ``service``, for results scored before examples carried one; lines with no
+    service, or whose id ``service_of`` does not list, are left out."""
+    services: dict[str, ServiceLevels] = defaultdict(ServiceLevels)
+    for record in records:
+        service = service_of.get(record["id"]) if service_of is not None else record.get("service")
+        if service is None:
+            continue
+        levels = None if record.get(Level.DETECTION.value) is None else {level: bool(record[level.value]) for level in Level}
+        services[service].add(bool(record["correct"]), record["category"],
+                              [(c.get("expected"), bool(c.get("correct"))) for c in record.get("calls", [])],
+                              levels, record.get("reason"))
+    return {name: s.tidy() for name, s in sorted(services.items())}
 
 
 def _ordered_categories(rates: dict[str, Rate]) -> dict[str, Rate]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from tooltune.errors import ConfigError, DocumentError
-from tooltune.safeload import read_yaml
+from tooltune.errors import ConfigError
+from tooltune.safeload import load_config
 
 DEFAULT_PRICES = Path(__file__).with_name("prices.yaml")
 
@@ -68,15 +68,7 @@ class PriceTable(_Strict):
 
 def load_prices(path: str | Path | None = None) -> PriceTable:
     """The price table at ``path`` (default: the packaged example table)."""
-    path = Path(path) if path is not None else DEFAULT_PRICES
     try:
-        data = read_yaml(path)
-    except DocumentError as e:
-        raise ConfigError(str(e)) from e
-    try:
-        return PriceTable.model_validate(data)
-    except ValidationError as e:
-        problems = [f"{path}: {'.'.join(map(str, err['loc'])) or '(root)'}: {err['msg']} (got {err.get('input')!r})."
-                    for err in e.errors()]
-        raise ConfigError("invalid price table:\n" + "\n".join(problems)
-                          + f"\nCompare with the documented example: {DEFAULT_PRICES}.") from e
+        return load_config(PriceTable, Path(path) if path is not None else DEFAULT_PRICES)
+    except ConfigError as e:
+        raise ConfigError(f"{e}\nCompare with the documented example: {DEFAULT_PRICES}.") from e

@@ -13,17 +13,16 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 from tooltune.collect.orchestrator import move_one_to_val
 from tooltune.data.examples import Example, read_jsonl, write_jsonl
 from tooltune.errors import DataError
+from tooltune.pipeline.cache import Progress, StepRecord, cached
 from tooltune.pipeline.config import PipelineConfig
+from tooltune.pipeline.steps import eval_metrics, evaluate, register, train
 from tooltune.registry.gates import GateConfig, GateDecision
-from tooltune.registry.metrics import EvalMetrics
 from tooltune.tools.catalog import ToolCatalog, content_hash
 
 COLLECTED = "collected"
@@ -41,12 +40,10 @@ class Specialized:
     deployed: bool
 
 
-def collect_data(config: PipelineConfig, note: Callable[[str, str], None], steps: list, *,
-                 cached: Callable[..., dict]) -> tuple[ToolCatalog, Path, dict]:
+def collect_data(config: PipelineConfig, note: Progress, steps: list[StepRecord]) -> tuple[ToolCatalog, Path, dict]:
     """Collect (always: pulls are incremental), then copy the dataset into a keyed data folder
     so that training and evaluation are skipped when nothing new was collected."""
     from tooltune.collect import CollectConfig, collect_all
-    from tooltune.pipeline.steps import StepRecord
 
     started = time.monotonic()
     note("collect", "start")
@@ -84,35 +81,8 @@ def service_gates(gates: GateConfig, data_dir: Path) -> GateConfig:
                                       "service_owners": {**owners, **gates.service_owners}})
 
 
-def eval_metrics(eval_dir: Path, suite: str, data_dir: Path | None) -> EvalMetrics:
-    """``eval_dir``'s metrics; with a collected ``data_dir``, plus a breakdown per service of the
-    test scenarios (from results.jsonl, joined with the holdout's ``service`` by example id)."""
-    metrics = EvalMetrics.load(eval_dir, suite_version=suite)
-    if data_dir is None:
-        return metrics
-    service_of = {e.id: e.service for e in read_jsonl(data_dir / "holdout.jsonl")}
-    counts: dict[str, dict[str, dict[str, list[int]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: [0, 0])))
-    for line in (eval_dir / "results.jsonl").read_text().splitlines():
-        record = json.loads(line) if line.strip() else None
-        service = service_of.get(record["id"]) if record else None
-        if service is None:
-            continue
-        own = counts[service]
-        for section, key, correct in [("overall", "all", record["correct"]), ("per_category", record["category"], record["correct"]),
-                                      *[("per_tool", c["expected"], c["correct"]) for c in record.get("calls", []) if c.get("expected")]]:
-            own[section][key][0] += int(bool(correct))
-            own[section][key][1] += 1
-    per_service = {
-        service: {"overall": own["overall"]["all"][0] / own["overall"]["all"][1],
-                  "per_category": {k: c / t for k, (c, t) in own["per_category"].items()},
-                  "per_tool": {k: c / t for k, (c, t) in own["per_tool"].items()}}
-        for service, own in counts.items()}
-    return EvalMetrics.coerce({**metrics.model_dump(), "per_service": per_service}, where=str(eval_dir))
-
-
 def specialize(config: PipelineConfig, decision: GateDecision, data_dir: Path, catalog: ToolCatalog, dataset: dict,
-               note: Callable[[str, str], None], steps: list, *, train: Callable[..., Path],
-               evaluate: Callable[..., Path]) -> list[Specialized]:
+               note: Progress, steps: list[StepRecord]) -> list[Specialized]:
     """One LoRA adapter per failing service: trained on the service's own training examples,
     evaluated on its own tests, gated on its own minimum, deployed to that service only."""
     from tooltune.registry import Registry, evaluate_gates
@@ -120,22 +90,15 @@ def specialize(config: PipelineConfig, decision: GateDecision, data_dir: Path, c
     out = []
     for service in decision.fallback.failing_services:
         own_dir, own = _service_data(config, data_dir, service, dataset)
-        own_config = config.model_copy(update={"train": {**config.train, "method": "lora"}})
+        own_config = config.model_copy(update={"train": config.train.model_copy(update={"method": "lora"})})
         run_dir = train(own_config, own_dir, own, note, steps, step=f"train-{service}")
-        eval_dir = evaluate(f"eval-{service}", own_config, own_dir, own, config.train.get("base_model"), run_dir, note, steps)
+        eval_dir = evaluate(f"eval-{service}", own_config, own_dir, own, config.train.base_model, run_dir, note, steps)
         metrics = eval_metrics(eval_dir, own["dataset_hash"], own_dir)
         gates = config.gates.model_copy(update={
             "service_min_accuracy": {service: config.gates.service_min_accuracy.get(service, 0.0)},
             "critical_tools": [t for t in config.gates.critical_tools if t in catalog and catalog.get(t).service == service]})
-        manifest = json.loads((run_dir / "manifest.json").read_text())
         with Registry(url=config.registry_url) as reg:
-            reg.register_dataset(content_hash=own["dataset_hash"], catalog_hash=catalog.hash, path=str(own_dir),
-                                 counts=own["split_sizes"])
-            model = reg.register_model(
-                config.name, kind="adapter", base_model=str(config.train.get("base_model")), artifact_path=run_dir,
-                catalog=catalog, config={**manifest.get("config", {}), "specialized_for": service},
-                dataset_version=own["dataset_hash"],
-                artifact_hash=manifest.get("artifact_hash") or content_hash(manifest.get("training", {})), evaluation=metrics)
+            model = register(reg, own_config, catalog, own, own_dir, run_dir, metrics, specialized_for=service)
             earlier = reg.decisions(model.name, model.version)
             verdict = earlier[0] if earlier else reg.record_decision(
                 model.name, model.version, evaluate_gates(metrics, None, gates), actor=config.actor)

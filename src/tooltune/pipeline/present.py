@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.table import Table
 
-from tooltune.pipeline.steps import PipelineResult, Progress
+from tooltune.pipeline.cache import Progress
+from tooltune.pipeline.run import PipelineResult
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from tooltune.pipeline.config import PipelineConfig
-from tooltune.pipeline.steps import run_pipeline
+from tooltune.pipeline.run import run_pipeline
 
 
 def collect_failures(config: PipelineConfig, *, today: dt.date | None = None) -> dict[str, int]:
@@ -34,7 +34,7 @@ def collect_failures(config: PipelineConfig, *, today: dt.date | None = None) ->
     catalog = ToolCatalog.load(catalog_path)
     out = config.work_dir / "review" / f"{(today or dt.date.today()).isoformat()}.jsonl"
     out.unlink(missing_ok=True)
-    logs = [Path(log) for log in config.data.get("logs", [])]
+    logs = config.data.logs
     if not logs:
         return {"examples": 0, "review": 0}
     loaded = ingest_logs(logs, catalog)  # all at once: feedback lines replace the turns they rate, across files

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from typing import Any
 
-from pydantic import ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import ConfigDict, Field, SecretStr, model_validator
 
 from tooltune.errors import ConfigError, DocumentError
 from tooltune.httpguard import GuardFields
 from tooltune.publish.auth import DEFAULT_ISSUER, Algorithm, TokenRules
-from tooltune.safeload import read_text
+from tooltune.safeload import read_text, validate_config
 
 KEY_ENV = "TOOLTUNE_PUBLISH_KEY"
 
@@ -54,12 +54,7 @@ class PublishConfig(GuardFields):
     @classmethod
     def parse(cls, data: dict[str, Any]) -> PublishConfig:
         """Validate ``data``; one ``ConfigError`` names every bad field."""
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or '(root)'}: {err['msg'].removeprefix('Value error, ')}"
-                                 for err in e.errors())
-            raise ConfigError(f"invalid publish config: {problems}.") from e
+        return validate_config(cls, data, source="publish config")
 
     @property
     def token_rules(self) -> TokenRules:

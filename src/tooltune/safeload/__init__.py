@@ -1,6 +1,8 @@
 """Parse YAML and JSON that comes from outside (data files, configs, catalogs, logs) with limits.
 
-Every YAML read in tooltune goes through :func:`load_yaml` / :func:`read_yaml`, and every JSON
+Every YAML read in tooltune goes through :func:`load_yaml` / :func:`read_yaml` (config files
+through :func:`load_config`, which also validates them into their typed model and reports every
+problem with its file, line and field), and every JSON
 file or line that a user or a production log supplies through :func:`loads_json` /
 :func:`read_json`. Hostile input fails in milliseconds with the place and the limit it broke,
 instead of running for minutes or ending in a RecursionError:
@@ -15,6 +17,7 @@ The limits are far above what real files need; they are module constants in
 :mod:`tooltune.safeload.limits`, documented in docs/data-pipeline.md ("Hostile files").
 """
 
+from tooltune.safeload.config import ConfigFile, load_config, read_config_file, validate_config
 from tooltune.safeload.json_reader import JSONLimitError, loads_json, raw_decode, read_json
 from tooltune.safeload.limits import ALIAS_BUDGET_FACTOR, ALIAS_BUDGET_MIN_NODES, MAX_DEPTH, MAX_NUMBER_CHARS
 from tooltune.safeload.text import read_text
@@ -22,6 +25,7 @@ from tooltune.safeload.yaml_loader import SafeYAMLLoader, YAMLLimitError, load_y
 
 __all__ = [
     "ALIAS_BUDGET_FACTOR", "ALIAS_BUDGET_MIN_NODES", "MAX_DEPTH", "MAX_NUMBER_CHARS",
-    "JSONLimitError", "SafeYAMLLoader", "YAMLLimitError",
-    "load_yaml", "loads_json", "raw_decode", "read_json", "read_text", "read_yaml",
+    "ConfigFile", "JSONLimitError", "SafeYAMLLoader", "YAMLLimitError",
+    "load_config", "load_yaml", "loads_json", "raw_decode", "read_config_file", "read_json", "read_text", "read_yaml",
+    "validate_config",
 ]

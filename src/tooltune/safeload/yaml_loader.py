@@ -3,6 +3,8 @@ and a cap on number length, and with dates left as the text written."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +118,41 @@ def read_yaml(path: str | Path, loader: type[SafeYAMLLoader] = SafeYAMLLoader) -
 
 def parse_yaml(text: str, source: str | Path, loader: type[SafeYAMLLoader] = SafeYAMLLoader) -> Any:
     """:func:`load_yaml` whose errors are :class:`DocumentError` naming ``source:line:column``."""
-    try:
+    with _document_errors(source):
         return load_yaml(text, loader)
+
+
+def parse_yaml_lines(text: str, source: str | Path) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """:func:`parse_yaml`, plus the 1-based line of every mapping key and sequence item, keyed by
+    its path (``("train", "lora", "r")``; items by their index as text), so that an error found
+    later, in validation, can name the line it comes from."""
+    with _document_errors(source):
+        loader = SafeYAMLLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    lines: dict[tuple[str, ...], int] = {}
+    stack: list[tuple[Any, tuple[str, ...]]] = [(node, ())]
+    while stack:  # the loader has bounded depth and alias expansion, so this walk is bounded too
+        current, path = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            children = [((*path, str(key.value)), key, value) for key, value in current.value]
+        elif isinstance(current, yaml.SequenceNode):
+            children = [((*path, str(i)), item, item) for i, item in enumerate(current.value)]
+        else:
+            continue
+        for here, marker, child in children:
+            lines.setdefault(here, marker.start_mark.line + 1)
+            stack.append((child, here))
+    return data, lines
+
+
+@contextmanager
+def _document_errors(source: str | Path) -> Iterator[None]:
+    try:
+        yield
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else str(source)

@@ -3,7 +3,9 @@
 The YAML file and the command line fill the same object (as TRL's ``TrlParser`` fills ``SFTConfig``
 and torchtune merges ``key=value`` overrides): ``load_train_config("train.yaml", ["lora.r=32"])``.
 Tests and servers build ``TrainConfig(...)`` directly. Every problem is reported at once, each
-under its field path (pydantic's ``loc``), in a :class:`~tooltune.errors.ConfigError`.
+under its field path (pydantic's ``loc``) and its line in the file, in a
+:class:`~tooltune.errors.ConfigError` (:func:`tooltune.safeload.validate_config`, the format every
+config shares).
 
 Relative paths (``data_dir``, ``catalog``, ``output_dir``) are taken relative to the working
 directory, as for any command-line tool, not relative to the YAML file.
@@ -11,7 +13,6 @@ directory, as for any command-line tool, not relative to the YAML file.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,8 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from tooltune.errors import ConfigError, DocumentError
-from tooltune.safeload import load_yaml, read_yaml
+from tooltune.safeload import load_yaml, read_config_file, validate_config
 
 Method = Literal["lora", "qlora", "full"]
 Backend = Literal["hf", "cloud", "prompt"]
@@ -297,13 +297,11 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | tup
 
     Override keys are dotted field paths (``lora.r=32``); values are parsed as YAML, so
     ``packing=true``, ``max_steps=null`` and ``lora.target_modules=[q_proj,v_proj]`` get their types.
-    Raises :class:`ConfigError` listing every problem with its field path.
+    Raises :class:`ConfigError` listing every problem with its field path (and its line in the file).
     """
-    where = str(path) if path is not None else "config"
-    data: dict[str, Any] = {}
-    if path is not None:
-        data = _read_yaml(Path(path))
-    set_by: dict[tuple[str, ...], str] = {}
+    file = read_config_file(path) if path is not None else None
+    data: dict[str, Any] = file.data if file is not None else {}
+    origins: dict[tuple[str, ...], str] = {}
     problems = []
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -319,27 +317,9 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | tup
         problem = _set_dotted(data, parts, value)
         if problem:
             problems.append(f"--set {key}: {problem}")
-        set_by[parts] = item
-    try:
-        config = TrainConfig.model_validate(data)
-    except ValidationError as e:
-        problems.extend(_describe(err, set_by) for err in e.errors())
-    if problems:
-        noun = "problem" if len(problems) == 1 else "problems"
-        raise ConfigError(f"{where}: {len(problems)} {noun}:\n" + "\n".join(f"  {p}" for p in problems))
-    return config
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = read_yaml(path)
-    except DocumentError as e:
-        raise ConfigError(str(e)) from e
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of field: value at the top level, got {type(data).__name__}.")
-    return data
+        origins[parts] = f"from --set {item}"
+    return validate_config(TrainConfig, data, source=file.path if file is not None else "config",
+                           lines=file.lines if file is not None else None, origins=origins, problems=problems)
 
 
 def _set_dotted(data: dict[str, Any], parts: tuple[str, ...], value: Any) -> str | None:
@@ -351,26 +331,6 @@ def _set_dotted(data: dict[str, Any], parts: tuple[str, ...], value: Any) -> str
         node = child
     node[parts[-1]] = value
     return None
-
-
-def _describe(err: dict[str, Any], set_by: dict[tuple[str, ...], str]) -> str:
-    loc = tuple(str(p) for p in err["loc"])
-    field = ".".join(loc) or "(config)"
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        model: type[BaseModel] | None = TrainConfig
-        for part in loc[:-1]:  # walk nested sections (lora, cloud.hyperparameters, ...)
-            info = model.model_fields.get(part) if model else None
-            default = info.get_default(call_default_factory=True) if info else None
-            model = type(default) if isinstance(default, BaseModel) else None
-        known = list(model.model_fields) if model else []
-        close = difflib.get_close_matches(loc[-1], known, n=1)
-        msg = "unknown field" + (f"; did you mean {'.'.join((*loc[:-1], close[0]))!r}?" if close else
-                                 f"; known fields: {', '.join(known)}.")
-        return f"{field}: {msg}"
-    got = f" (got {err['input']!r})" if loc and not isinstance(err.get("input"), dict) else ""
-    origin = f" [from --set {set_by[loc]}]" if loc in set_by else ""
-    return f"{field}: {msg}{got}{origin}"
 
 
 def config_fields_markdown() -> str:
