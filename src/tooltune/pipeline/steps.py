@@ -107,6 +107,8 @@ def _discover(config: PipelineConfig, note: Progress, steps: list[StepRecord]) -
 def _data(config: PipelineConfig, catalog: ToolCatalog, note: Progress, steps: list[StepRecord]) -> tuple[Path, dict]:
     from tooltune.data.build import build_dataset
     from tooltune.data.config import build_config
+    from tooltune.demo import build_server
+    from tooltune.demo.chains import CHAINS
 
     files = [Path(p) for key in ("curated", "logs", "corrections") for p in config.data.get(key, [])]
     key = content_hash({"catalog": catalog.hash, "data": config.data, "files": [_file_hash(p) for p in files]})
@@ -114,7 +116,8 @@ def _data(config: PipelineConfig, catalog: ToolCatalog, note: Progress, steps: l
 
     def run() -> dict:
         cfg = build_config({**config.data, "catalog": config.work_dir / "catalog.json", "output_dir": out})
-        report = build_dataset(cfg)
+        # Multi-step synthesis executes the demo's chains whose tools are all in the catalog.
+        report = build_dataset(cfg, chains=CHAINS, server_factory=build_server)
         return {"dataset_hash": report.dataset_hash, "split_sizes": report.split_sizes, "examples": sum(report.split_sizes.values())}
 
     summary = _cached("data", key, out, run, note, steps)
