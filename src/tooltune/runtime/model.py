@@ -155,10 +155,10 @@ def load_model(
         else:
             raise ConfigError(f"adapter: {adapter} holds neither {ADAPTER_CONFIG_FILE} (LoRA run) nor config.json "
                               "(full-weights run); pass a run directory from `tooltune train`.")
-        if _has_tokenizer(adapter_dir):
+        if has_tokenizer(adapter_dir):
             tokenizer_source = str(adapter_dir)  # the template the run was trained with
 
-    tokenizer = _load_tokenizer(tokenizer_source)
+    tokenizer = load_tokenizer(tokenizer_source)
     lm = _load_causal_lm(weights, _torch_dtype(dtype, torch_device, weights), "adapter" if kind == "full" else "model")
     if kind == "adapter":
         lm = _apply_adapter(lm, adapter_dir, merge_adapter)
@@ -268,17 +268,19 @@ def _load_export(path: Path, adapter: str | Path | None) -> LoadedModel | None:
         return None  # a plain Hugging Face directory
     if adapter is not None:
         raise ConfigError(f"adapter: {path} is a {info.kind} export, with any adapter already merged in; pass it alone.")
-    tokenizer = _load_tokenizer(str(path))
+    tokenizer = load_tokenizer(str(path))
     lm = load_runtime_model(path, info.kind, info.details)
     return LoadedModel(model=lm, tokenizer=tokenizer, kind=info.kind, name=str(path), base_model=info.base_model,
                        stop_token_ids=stop_token_ids(tokenizer, lm))
 
 
-def _has_tokenizer(directory: Path) -> bool:
+def has_tokenizer(directory: Path) -> bool:
+    """Whether ``directory`` holds a saved tokenizer (a run's holds the template it was trained with)."""
     return (directory / "tokenizer.json").is_file() or (directory / "tokenizer_config.json").is_file()
 
 
-def _load_tokenizer(source: str) -> Any:
+def load_tokenizer(source: str) -> Any:
+    """The tokenizer of ``source`` (an id or directory) set up for batched generation."""
     from transformers import AutoTokenizer
 
     try:
