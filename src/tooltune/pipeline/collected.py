@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from tooltune.collect.orchestrator import move_one_to_val
 from tooltune.data.examples import Example, read_jsonl, write_jsonl
+from tooltune.data.split import move_one_to_val
 from tooltune.errors import DataError
 from tooltune.pipeline.config import PipelineConfig
 from tooltune.registry.gates import GateConfig, GateDecision
