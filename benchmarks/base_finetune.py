@@ -39,10 +39,12 @@ def shop_splits(out: Path, n: int, seed: int, per_split: int):
     from tooltune.data.build import build_dataset
     from tooltune.data.config import DataConfig
     from tooltune.data.examples import Behavior, read_jsonl
+    from tooltune.demo import build_server
+    from tooltune.demo.chains import CHAINS
 
     config = DataConfig(catalog=CATALOG, curated=[CURATED], synthetic=n, seed=seed, output_dir=out, zero_shot_fraction=0.0,
                         semantic_dedup=False, max_near_dup_contamination=None)
-    report = build_dataset(config)
+    report = build_dataset(config, chains=CHAINS, server_factory=build_server)
     split = {name: list(read_jsonl(out / f"{name}.jsonl")) for name in ("train", "holdout", "test_phrasing")}
 
     def first(examples, behavior):

@@ -22,6 +22,8 @@ from tooltune.data.build import build_dataset
 from tooltune.data.config import DataConfig
 from tooltune.data.examples import read_jsonl
 from tooltune.data.quality import load_embedder, quality_score, semantic_dedup
+from tooltune.demo import build_server
+from tooltune.demo.chains import CHAINS
 from tooltune.tools.catalog import ToolCatalog
 from tooltune.runtime.machine import machine_line
 
@@ -67,7 +69,7 @@ def main() -> int:
                             semantic_dedup=False, max_near_dup_contamination=None)
         timer = StepTimer()
         started, cpu_started = time.perf_counter(), time.process_time()
-        report = build_dataset(config, progress=timer)
+        report = build_dataset(config, progress=timer, chains=CHAINS, server_factory=build_server)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         total = report.records
         print(f"full build: {total} records in {seconds:.1f} s wall ({cpu:.1f} s CPU) = {total / seconds:,.0f} examples/s "

@@ -153,12 +153,12 @@ def prepare(kind: str, args: argparse.Namespace) -> tuple[object, int, float | N
 
 def prompt_tokens(model: str, example: object, catalog: ToolCatalog) -> int:
     """Prompt length of ``example`` for ``model`` (its tokenizer only, cached per model)."""
-    from tooltune.runtime.model import _load_tokenizer
+    from tooltune.runtime.model import load_tokenizer
     from tooltune.formats.chat import render_chat
     from tooltune.runtime.names import resolve_model_name
 
     if model not in _TOKENIZERS:
-        _TOKENIZERS[model] = _load_tokenizer(resolve_model_name(model))
+        _TOKENIZERS[model] = load_tokenizer(resolve_model_name(model))
     tokenizer = _TOKENIZERS[model]
     text = render_chat(tokenizer, example.messages, example.offered_tools(catalog), add_generation_prompt=True)
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])

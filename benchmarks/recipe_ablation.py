@@ -53,10 +53,13 @@ def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def build_data(data: dict[str, Any], catalog: Path, out: Path) -> Path:
     from tooltune.data.build import build_dataset
     from tooltune.data.config import build_config
+    from tooltune.demo import build_server
+    from tooltune.demo.chains import CHAINS
 
     if not (out / "report.json").is_file():
         files = {k: [str((DEMO.parent / p).resolve()) for p in data.get(k, [])] for k in ("curated", "logs", "corrections")}
-        build_dataset(build_config({**data, **{k: v for k, v in files.items() if v}, "catalog": catalog, "output_dir": out}))
+        build_dataset(build_config({**data, **{k: v for k, v in files.items() if v}, "catalog": catalog, "output_dir": out}),
+                      chains=CHAINS, server_factory=build_server)
     return out
 
 

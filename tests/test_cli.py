@@ -69,6 +69,7 @@ def test_data_build_with_corrupt_curated_file_quarantines_and_finishes(shop_cata
     assert all(q["reason"] for q in quarantined)
     report = json.loads((out / "report.json").read_text())
     assert sum(report["contamination"]["exact"].values()) == 0 and report["quarantine"] == len(quarantined)
+    assert report["behavior_mix"]["multi_step"] > 0  # the command hands synthesis the demo's chains
     assert "quarantine" in result.stdout
     assert "Dataset" in run("data", "report", str(out)).stdout
 

@@ -51,8 +51,6 @@ LAYERS = [
 # (importer module, imported module, reason): upward imports that exist today. A fix removes its
 # entry; the test fails on an entry that no longer occurs.
 KNOWN = [
-    ("tooltune.data.synth", "tooltune.demo", "synth falls back on the demo's server when its caller names none"),
-    ("tooltune.data.synth", "tooltune.demo.chains", "synth falls back on the demo's CHAINS; the caller should pass them"),
 ]
 
 # Import cycles between modules (strongly connected components of the module graph), as they are

@@ -14,6 +14,8 @@ from tooltune.data.examples import read_jsonl
 from tooltune.data.quality import exact_key
 from tooltune.data.quarantine import read_quarantine
 from tooltune.data.split import template_key
+from tooltune.demo import build_server
+from tooltune.demo.chains import CHAINS
 from tooltune.errors import ConfigError, DataError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -66,7 +68,7 @@ def test_build_writes_every_file_and_a_consistent_report(tmp_path):
 
 def test_small_synthetic_build_end_to_end(tmp_path):
     config = DataConfig(catalog=CATALOG, curated=[CURATED], synthetic=300, seed=5, output_dir=tmp_path, dedup_backend="lexical")
-    report = build_dataset(config)
+    report = build_dataset(config, chains=CHAINS, server_factory=build_server)
     assert report.sources["synthetic"] == 300 and report.invalid == 0
     assert all(report.split_sizes[n] > 0 for n in SPLIT_FILES), report.split_sizes
     assert all(report.behavior_mix[b] > 0 for b in ("calls", "parallel", "multi_step", "clarify", "no_call"))

@@ -11,7 +11,7 @@ import pytest
 from tooltune.data.config import DataConfig
 from tooltune.data.examples import Behavior, Clarification, Example, ExpectedCall, Provenance, Source
 from tooltune.data.quality import LexicalEmbedder
-from tooltune.data.split import SPLITS, check_contamination, hold_out_tools, split_examples, template_key
+from tooltune.data.split import SPLITS, check_contamination, hold_out_tools, split_by_id, split_examples, template_key
 from tooltune.errors import DataError
 from tooltune.tools.catalog import ToolCatalog
 
@@ -166,3 +166,21 @@ def test_planted_near_duplicate_is_removed_below_and_fails_above_the_share(resul
     assert report.near["holdout"] == 1 and twin not in cleaned["holdout"] and report.sample[0]["split"] == "holdout"
     with pytest.raises(DataError, match=r"holdout: 1 of \d+ examples \(\d+\.\d%\) near-duplicate train"):
         check_contamination(splits, LexicalEmbedder(), threshold=0.9, max_near_fraction=0.0)
+
+
+def test_split_by_id_keeps_each_example_on_its_side_as_the_pool_grows():
+    # A collection's training data (tooltune collect): train / val by the id alone, no seed.
+    pool = [make(tool, t, r) for tool in TOOLS for t in range(3) for r in range(10)]
+    first = split_by_id(pool[:150], 0.2)
+    grown = split_by_id(pool, 0.2)
+    assert {e.id for e in first["val"]} <= {e.id for e in grown["val"]}
+    assert {e.id for e in first["train"]} <= {e.id for e in grown["train"]}
+    assert 0.12 < len(grown["val"]) / len(pool) < 0.28
+    assert sorted(e.id for e in grown["train"] + grown["val"]) == sorted(e.id for e in pool)
+
+
+def test_split_by_id_leaves_val_one_example_of_a_small_pool():
+    two = [make("tool_0", 0, 1), make("tool_1", 0, 2)]
+    splits = split_by_id(two, 0.01)
+    assert [e.id for e in splits["val"]] == [min(e.id for e in two)] and len(splits["train"]) == 1
+    assert split_by_id(two, 0.0) == {"train": two, "val": []}  # no val asked for: none made

@@ -23,6 +23,8 @@ from tooltune.data.sampling import regex_sampler, sampler_for
 from tooltune.data.sequences import Chain, ChainStep
 from tooltune.data.synth import Mix, SynthConfig, generate
 from tooltune.demo import SERVICES, build_server
+from tooltune.demo.chains import CHAINS
+from tooltune.errors import ConfigError
 from tooltune.tools.catalog import Tool, ToolCatalog
 from tooltune.tools.validate import argument_problems
 
@@ -54,7 +56,8 @@ def curated(catalog):
 
 @pytest.fixture(scope="module")
 def result(catalog, curated):
-    return generate(catalog, SynthConfig(n=600, seed=7), curated=curated.examples, vocabulary=curated.vocabulary)
+    return generate(catalog, SynthConfig(n=600, seed=7), curated=curated.examples, vocabulary=curated.vocabulary,
+                    chains=CHAINS, server_factory=build_server)
 
 
 def _jsonl(examples) -> str:
@@ -65,7 +68,8 @@ def _jsonl(examples) -> str:
 
 
 def test_same_seed_gives_byte_identical_output(catalog, curated, result):
-    again = generate(catalog, SynthConfig(n=600, seed=7), curated=curated.examples, vocabulary=curated.vocabulary)
+    again = generate(catalog, SynthConfig(n=600, seed=7), curated=curated.examples, vocabulary=curated.vocabulary,
+                     chains=CHAINS, server_factory=build_server)
     assert _jsonl(again.examples) == _jsonl(result.examples)
     assert again.dropped == result.dropped
     other = generate(catalog, SynthConfig(n=100, seed=8, mix=CALLS_ONLY), vocabulary=curated.vocabulary)
@@ -271,7 +275,7 @@ def test_failed_chains_are_dropped_and_counted(catalog):
               slots={"name": ("John",)}, requests=("What did {name} order last?",)),
     ]
     mix = Mix(calls=0.5, parallel=0, multi_step=0.5, clarify=0, no_call=0)
-    res = generate(catalog, SynthConfig(n=10, seed=1, mix=mix, typo_rate=0), chains=chains)
+    res = generate(catalog, SynthConfig(n=10, seed=1, mix=mix, typo_rate=0), chains=chains, server_factory=build_server)
     assert res.dropped["tool_error:get_customer_by_name"] == 1
     sequences = [e for e in res.examples if e.behavior is Behavior.SEQUENCE]
     assert sequences and {e.meta["chain"] for e in sequences} == {"ok"}
@@ -279,9 +283,18 @@ def test_failed_chains_are_dropped_and_counted(catalog):
 
 
 def test_multi_step_share_moves_to_calls_when_execution_is_off(catalog):
-    res = generate(catalog, SynthConfig(n=50, seed=1, execute_multistep=False))
+    res = generate(catalog, SynthConfig(n=50, seed=1, execute_multistep=False), chains=CHAINS, server_factory=build_server)
     assert not any(e.behavior is Behavior.SEQUENCE for e in res.examples)
     assert res.stats["reallocated"]["multi_step_to_calls"] == 5
+
+
+def test_chains_come_from_the_caller(catalog):
+    # Synthesis knows no services: without chains from its caller there is nothing to execute.
+    res = generate(catalog, SynthConfig(n=50, seed=1))
+    assert not any(e.behavior is Behavior.SEQUENCE for e in res.examples)
+    assert res.stats["reallocated"] == {"multi_step_to_calls": 5, "reason": "no declared chain fits this catalog"}
+    with pytest.raises(ConfigError, match="without a server_factory"):
+        generate(catalog, SynthConfig(n=50, seed=1), chains=CHAINS)
 
 
 # ---------------------------------------------------------------- argument sampling

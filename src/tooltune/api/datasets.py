@@ -20,11 +20,14 @@ from tooltune.registry import Registry
 
 def build(registry: Registry, work_dir: Path, request: BuildRequest) -> DatasetResult:
     from tooltune.data.build import build_dataset
+    from tooltune.demo import build_server
+    from tooltune.demo.chains import CHAINS
 
     config = request.config
     if "output_dir" not in config.model_fields_set:
         config = config.model_copy(update={"output_dir": _fresh_dir(work_dir, "build")})
-    report = build_dataset(config)
+    # Multi-step synthesis executes the demo's chains whose tools are all in the catalog.
+    report = build_dataset(config, chains=CHAINS, server_factory=build_server)
     record = registry.register_dataset(content_hash=report.dataset_hash, catalog_hash=report.catalog_hash,
                                        path=Path(config.output_dir).resolve(), counts=report.split_sizes,
                                        version=request.version)

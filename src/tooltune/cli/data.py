@@ -28,13 +28,16 @@ def data_build(
     from tooltune.data.build import build_dataset
     from tooltune.data.config import DataConfig, build_config
     from tooltune.data.report import build_progress, render_report
+    from tooltune.demo import build_server
+    from tooltune.demo.chains import CHAINS
 
     given = {"catalog": catalog, "curated": curated, "synthetic": synthetic, "logs": logs,
              "corrections": corrections, "seed": seed, "holdout_after": holdout_after, "output_dir": output}
     overrides = {k: v for k, v in given.items() if v is not None}
     cfg = DataConfig.from_yaml(config, **overrides) if config else build_config(overrides)
     with build_progress(console) as progress:
-        report = build_dataset(cfg, progress=progress)
+        # Multi-step synthesis executes the demo's chains whose tools are all in the catalog.
+        report = build_dataset(cfg, progress=progress, chains=CHAINS, server_factory=build_server)
     render_report(report.model_dump(mode="json"), console)
     console.print(f"Wrote {cfg.output_dir}/ (train, val, test_phrasing, test_zero_shot, test_multistep, holdout, quarantine, report.json)")
 

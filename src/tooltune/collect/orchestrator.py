@@ -36,6 +36,7 @@ from tooltune.collect.config import CollectConfig, ServiceEntry
 from tooltune.collect.pull import DatasetPull, PullError, get_json, pull_dataset, well_known
 from tooltune.data.examples import Example, read_jsonl, write_jsonl
 from tooltune.data.quarantine import QuarantineRecord, write_quarantine
+from tooltune.data.split import split_by_id
 from tooltune.errors import CatalogError, DataError, TooltuneError
 from tooltune.tools.catalog import ToolCatalog, content_hash
 
@@ -226,15 +227,6 @@ def _fill_from_meta(folder: Path, report: ServiceReport) -> None:
         report.held, report.pulled_at = last.held, last.pulled_at
 
 
-def move_one_to_val(splits: dict[str, list[Example]], val_fraction: float) -> None:
-    """Small collections would often leave val empty (no evaluation or early stopping in
-    training): move the train example with the smallest id there (stable across runs)."""
-    if val_fraction > 0 and not splits["val"] and len(splits["train"]) >= 2:
-        first = min(splits["train"], key=lambda e: e.id)
-        splits["train"].remove(first)
-        splits["val"].append(first)
-
-
 def build_dataset(out: Path, reports: list[ServiceReport], *, val_fraction: float = 0.1) -> dict[str, Any]:
     """Write ``DIR/dataset/`` from every service's held examples; returns its summary."""
     usable = [r for r in reports if r.service and (r.status != "failed" or r.stale)]
@@ -257,11 +249,7 @@ def build_dataset(out: Path, reports: list[ServiceReport], *, val_fraction: floa
     test_ids = {e.id for e in tests}
     unique = {e.id: e for e in training if e.id not in test_ids}
     contaminated = len({e.id for e in training}) - len(unique)
-    splits = {"train": [], "val": [], "holdout": list({e.id: e for e in tests}.values())}
-    for example in unique.values():
-        # The id is a content hash: the same example lands on the same side in every run.
-        splits["val" if int(example.id[:8], 16) / 0xFFFFFFFF < val_fraction else "train"].append(example)
-    move_one_to_val(splits, val_fraction)
+    splits = {**split_by_id(unique.values(), val_fraction), "holdout": list({e.id: e for e in tests}.values())}
     for name, examples in splits.items():
         write_jsonl(examples, target / f"{name}.jsonl")
     catalog.save(target / "catalog.json")

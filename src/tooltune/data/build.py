@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -29,7 +29,9 @@ from tooltune.data.quality import (
     semantic_dedup,
 )
 from tooltune.data.quarantine import QuarantineRecord, write_quarantine
+from tooltune.data.sequences import Chain, ServerFactory
 from tooltune.data.split import SPLITS, check_contamination, split_examples
+from tooltune.data.synth import SynthConfig, generate
 from tooltune.data.vocabulary import DomainVocabulary
 from tooltune.errors import ConfigError, DataError
 from tooltune.tools.catalog import ToolCatalog, content_hash
@@ -62,20 +64,33 @@ class BuildReport(BaseModel):
     seconds: float = Field(description="Wall time of the build.")
 
 
-def build_dataset(config: DataConfig, progress: Progress | None = None) -> BuildReport:
-    """Build the dataset described by ``config`` into ``config.output_dir``; see the module doc."""
+def build_dataset(config: DataConfig, progress: Progress | None = None, *, chains: Sequence[Chain] = (),
+                  server_factory: ServerFactory | None = None) -> BuildReport:
+    """Build the dataset described by ``config`` into ``config.output_dir``; see the module doc.
+
+    ``chains`` and ``server_factory``: the multi-step chains synthesis executes, and the servers
+    it executes them on (:func:`tooltune.data.synth.generate`); the caller that knows the
+    services passes them (for the demo services, ``tooltune.demo.chains.CHAINS`` and
+    ``tooltune.demo.build_server``). Without them the multi_step share goes to single calls."""
     with cached_ids():
-        return _build(config, progress)
+        return _build(config, progress, _MultiStep(chains, server_factory))
 
 
-def _build(config: DataConfig, progress: Progress | None) -> BuildReport:
+class _MultiStep(NamedTuple):
+    """What :func:`build_dataset` hands on to synthesis for multi-step examples."""
+
+    chains: Sequence[Chain]
+    server_factory: ServerFactory | None
+
+
+def _build(config: DataConfig, progress: Progress | None, multi_step: _MultiStep) -> BuildReport:
     started = time.perf_counter()
     tick = progress or (lambda step, done, total: None)
     if config.catalog is None:
         raise ConfigError("data config: catalog is required. Pass --catalog (a catalog JSON from `tooltune discover`).")
     catalog = ToolCatalog.load(config.catalog)
     out = Path(config.output_dir)
-    examples, quarantine, dropped = _collect(config, catalog, out, tick)
+    examples, quarantine, dropped = _collect(config, catalog, out, tick, multi_step)
     records = len(examples) + len(quarantine)
     sources = Counter(e.provenance.source.value for e in examples)
 
@@ -117,7 +132,7 @@ def _build(config: DataConfig, progress: Progress | None) -> BuildReport:
 
 
 def _collect(
-    config: DataConfig, catalog: ToolCatalog, out: Path, tick: Progress
+    config: DataConfig, catalog: ToolCatalog, out: Path, tick: Progress, multi_step: _MultiStep
 ) -> tuple[list[Example], list[QuarantineRecord], dict[str, int]]:
     """Every source's examples that pass their checks, and the quarantine (already written);
     raises when the invalid share is above ``max_error_fraction``."""
@@ -126,7 +141,7 @@ def _collect(
     for name in (*SPLIT_FILES, "quarantine"):
         (out / f"{name}.jsonl").unlink(missing_ok=True)
     (out / "report.json").unlink(missing_ok=True)
-    examples, quarantine, dropped, vocabulary = _load_sources(config, catalog, tick)
+    examples, quarantine, dropped, vocabulary = _load_sources(config, catalog, tick, multi_step)
     examples, invalid = _check(examples, catalog, vocabulary, tick)
     quarantine += invalid
     write_quarantine(quarantine, out / "quarantine.jsonl")
@@ -135,7 +150,7 @@ def _collect(
 
 
 def _load_sources(
-    config: DataConfig, catalog: ToolCatalog, tick: Progress
+    config: DataConfig, catalog: ToolCatalog, tick: Progress, multi_step: _MultiStep
 ) -> tuple[list[Example], list[QuarantineRecord], dict[str, int], DomainVocabulary]:
     from tooltune.data.curated import load_curated
     from tooltune.data.feedback import ingest_logs, load_corrections
@@ -152,7 +167,7 @@ def _load_sources(
         vocabulary = vocabulary.merge(load.vocabulary)
     if config.synthetic:
         tick("synthetic", 0, config.synthetic)
-        synthetic, synth_dropped = _synthesize(config, catalog, list(examples), vocabulary)
+        synthetic, synth_dropped = _synthesize(config, catalog, list(examples), vocabulary, multi_step)
         examples = _link_templates(examples, synthetic) + synthetic
         dropped.update({f"synthetic_{k}": v for k, v in synth_dropped.items()})
         tick("synthetic", len(synthetic), config.synthetic)
@@ -179,12 +194,12 @@ def _load_sources(
 
 
 def _synthesize(
-    config: DataConfig, catalog: ToolCatalog, curated: list[Example], vocabulary: DomainVocabulary
+    config: DataConfig, catalog: ToolCatalog, curated: list[Example], vocabulary: DomainVocabulary,
+    multi_step: _MultiStep,
 ) -> tuple[list[Example], dict[str, int]]:
-    from tooltune.data.synth import SynthConfig, generate  # lazy: starts MCP machinery for chains
-
     knobs = (config.synth or SynthConfig()).model_copy(update={"n": config.synthetic, "seed": config.seed})
-    result = generate(catalog, knobs, curated=curated, vocabulary=vocabulary)
+    result = generate(catalog, knobs, curated=curated, vocabulary=vocabulary, chains=multi_step.chains,
+                      server_factory=multi_step.server_factory)
     return result.examples, result.dropped
 
 

@@ -159,6 +159,31 @@ def split_examples(examples: Sequence[Example], catalog: ToolCatalog, config: Da
     return SplitResult(splits, held_out, phrasing, multistep, stripped)
 
 
+def split_by_id(examples: Iterable[Example], val_fraction: float) -> dict[str, list[Example]]:
+    """``train`` and ``val`` of a pool that needs none of the rules above: a collection's training
+    data, whose tests come from each publisher (``tooltune collect``). The id's own hash picks the
+    side, so an example keeps its side in every run as the pool grows; then
+    :func:`move_one_to_val`.
+
+    Not :func:`split_examples`' rule 5, which hashes the seed with the id: a collection has no
+    seed, and its datasets have been split this way since the first one (changing the rule would
+    move examples between the train and val of existing collections)."""
+    splits: dict[str, list[Example]] = {"train": [], "val": []}
+    for example in examples:
+        splits["val" if int(example.id[:8], 16) / 0xFFFFFFFF < val_fraction else "train"].append(example)
+    move_one_to_val(splits, val_fraction)
+    return splits
+
+
+def move_one_to_val(splits: dict[str, list[Example]], val_fraction: float) -> None:
+    """Small pools would often leave val empty (no evaluation or early stopping in training):
+    move the train example with the smallest id there (stable across runs)."""
+    if val_fraction > 0 and not splits["val"] and len(splits["train"]) >= 2:
+        first = min(splits["train"], key=lambda e: e.id)
+        splits["train"].remove(first)
+        splits["val"].append(first)
+
+
 def _phrasing_templates(pool: Iterable[Example], config: DataConfig) -> set[str]:
     by_tool: dict[str, set[str]] = {}
     for example in pool:

@@ -3,7 +3,7 @@ chains, clarify turns and requests no tool serves.
 
 Deterministic for a seed: every behaviour draws from its own ``random.Random`` (seeded with
 ``"{seed}/{behaviour}"``), the output order is a seeded shuffle, ``created_at`` is a fixed
-config field, and executed chains run on a fresh copy of the demo state; same seed and same
+config field, and executed chains run on a fresh copy of the servers' state; same seed and same
 inputs give byte-identical JSONL (a teacher, when configured, is the exception it is allowed
 to be). See ``docs/synthetic-data.md`` for the knobs and what each behaviour looks like.
 
@@ -94,8 +94,8 @@ class SynthConfig(BaseModel):
     teacher_rate: float = Field(0.2, ge=0, le=1, description="Share of examples whose request the teacher paraphrases.")
     teacher_workers: int = Field(8, ge=1, le=64, description="Concurrent requests to the teacher.")
     chain_instances: int = Field(24, ge=1, description="Most distinct slot choices executed per chain; examples re-phrase them.")
-    execute_multistep: bool = Field(True, description="Execute chains against the demo MCP servers; off: multi_step share goes to calls.")
-    data_dir: Path | None = Field(None, description="Demo server state to execute chains on (seeded if new; only read, writes use copies). Default: a temp dir.")
+    execute_multistep: bool = Field(True, description="Execute the caller's chains on its MCP servers; off (or no chain fits): multi_step share goes to calls.")
+    data_dir: Path | None = Field(None, description="Server state to execute chains on (seeded if new; only read, writes use copies). Default: a temp dir.")
     created_at: datetime = Field(FIXED_CREATED_AT, description="Stamped on every example; fixed so output is byte-identical for a seed.")
 
     @model_validator(mode="after")
@@ -123,23 +123,27 @@ class SynthResult(BaseModel):
 
 
 def generate(catalog: ToolCatalog, config: SynthConfig, *, curated: Sequence[Example] = (),
-             vocabulary: DomainVocabulary | None = None, chains: Sequence[Chain] | None = None,
+             vocabulary: DomainVocabulary | None = None, chains: Sequence[Chain] = (),
              server_factory: ServerFactory | None = None) -> SynthResult:
     """Generate ``config.n`` examples for ``catalog``.
 
     ``curated`` single-call examples become extra phrasing templates (their values swapped for
     new samples, their ``meta["negatives"]`` carried over); ``vocabulary`` words money and enum
-    values the way users say them; ``chains`` default to the demo chains
-    (:data:`tooltune.demo.chains.CHAINS`) whose tools are all in the catalog, executed on
-    ``server_factory`` (default :func:`tooltune.demo.build_server`)."""
+    values the way users say them. ``chains`` are the caller's declared multi-step chains (the
+    demo's are :data:`tooltune.demo.chains.CHAINS`); those whose tools are all in the catalog are
+    executed on servers from ``server_factory`` (the demo's is :func:`tooltune.demo.build_server`).
+    Without a chain that fits, the multi_step share goes to single calls."""
     if not len(catalog):
         raise ConfigError("synth: the catalog has no tools; discover or load a catalog first.")
+    if chains and server_factory is None:
+        raise ConfigError("synth: chains were given without a server_factory to execute them on; pass both "
+                          "(for the demo services: tooltune.demo.chains.CHAINS and tooltune.demo.build_server).")
     with _collector_paused():
         return _generate(catalog, config, curated, vocabulary, chains, server_factory)
 
 
 def _generate(catalog: ToolCatalog, config: SynthConfig, curated: Sequence[Example], vocabulary: DomainVocabulary | None,
-              chains: Sequence[Chain] | None, server_factory: ServerFactory | None) -> SynthResult:
+              chains: Sequence[Chain], server_factory: ServerFactory | None) -> SynthResult:
     started = time.perf_counter()
     gen = _Generator(catalog, config, vocabulary)
     gen.add_curated(curated)
@@ -234,11 +238,7 @@ class _Generator:
                 used[call.name] += 1
         self.stats["curated_templates"] = dict(sorted(used.items()))
 
-    def chains(self, chains: Sequence[Chain] | None) -> list[Chain]:
-        if chains is None:
-            from tooltune.demo.chains import CHAINS
-
-            chains = CHAINS
+    def chains(self, chains: Sequence[Chain]) -> list[Chain]:
         return chains_for(self.catalog, list(chains))
 
     # ------------------------------------------------------------ the loop shared by behaviours
@@ -521,9 +521,7 @@ class _Generator:
 
     # ------------------------------------------------------------ multi-step
 
-    def sequences(self, count: int, chains: list[Chain], factory: ServerFactory | None) -> list[Example]:
-        if factory is None:
-            from tooltune.demo import build_server as factory
+    def sequences(self, count: int, chains: list[Chain], factory: ServerFactory) -> list[Example]:
         with quiet_mcp_logs():
             return anyio.run(self._sequences, count, chains, factory)
 

@@ -129,17 +129,14 @@ def measure_tokens(data_dir: str | Path, tokenizer: Any, *, tokenizer_name: str,
 def _prompt_context(prompt_model: str | Path | None, train: list[Example], k: int) -> list[dict[str, Any]]:
     """System prompt + few-shot messages: a built prompt model's, else ``k`` training examples,
     one per called tool first (the coverage step of the prompt backend), in id order."""
-    from tooltune.train.fewshot import PROMPT_MODEL_NAME, PromptModel, few_shot_messages, system_prompt
+    from tooltune.runtime.model import read_prompt_model
+    from tooltune.train.fewshot import few_shot_messages, system_prompt
 
     if prompt_model is not None:
-        path = Path(prompt_model)
-        path = path / PROMPT_MODEL_NAME if path.is_dir() else path
         try:
-            return PromptModel.model_validate_json(path.read_text()).prefix()
-        except OSError as e:
-            raise ConfigError(f"--prompt-model {prompt_model}: cannot read {path}: {e.strerror}.") from e
-        except ValueError as e:
-            raise ConfigError(f"--prompt-model {prompt_model}: {path} is not a prompt model: {e}") from e
+            return read_prompt_model(prompt_model).prefix()
+        except ConfigError as e:
+            raise ConfigError(f"--prompt-model {prompt_model}: {e}") from e
     candidates = [e for e in sorted(train, key=lambda e: e.id) if e.behavior in (Behavior.CALLS, Behavior.SEQUENCE)]
     chosen, shown = [], set()
     for example in candidates:

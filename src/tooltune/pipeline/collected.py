@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tooltune.collect.orchestrator import move_one_to_val
 from tooltune.data.examples import Example, read_jsonl, write_jsonl
+from tooltune.data.split import move_one_to_val
 from tooltune.errors import DataError
 from tooltune.pipeline.cache import Progress, StepRecord, cached
 from tooltune.pipeline.config import PipelineConfig

@@ -41,13 +41,17 @@ def discover(config: PipelineConfig, note: Progress, steps: list[StepRecord]) ->
 def build_data(config: PipelineConfig, catalog: ToolCatalog, note: Progress, steps: list[StepRecord]) -> tuple[Path, dict]:
     """``data build`` with the data section; keyed by the catalog, the section and the data files' contents."""
     from tooltune.data.build import build_dataset
+    from tooltune.demo import build_server
+    from tooltune.demo.chains import CHAINS
 
     files = [*config.data.curated, *config.data.logs, *config.data.corrections]
     key = content_hash({"catalog": catalog.hash, "data": section_fields(config.data), "files": [file_hash(p) for p in files]})
     out = config.work_dir / f"data-{key}"
 
     def run() -> dict:
-        report = build_dataset(config.data.stage(catalog=config.work_dir / "catalog.json", output_dir=out))
+        cfg = config.data.stage(catalog=config.work_dir / "catalog.json", output_dir=out)
+        # Multi-step synthesis executes the demo's chains whose tools are all in the catalog.
+        report = build_dataset(cfg, chains=CHAINS, server_factory=build_server)
         return {"dataset_hash": report.dataset_hash, "split_sizes": report.split_sizes, "examples": sum(report.split_sizes.values())}
 
     summary = cached("data", key, out, run, note, steps)

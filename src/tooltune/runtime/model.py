@@ -30,11 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from tooltune.errors import ConfigError
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from tooltune.errors import ConfigError, DocumentError
 from tooltune.formats.base import CallFormat
 from tooltune.formats.chat import call_format_for, render_chat
 from tooltune.tools.catalog import Tool, ToolCatalog
 from tooltune.runtime.precision import precision_for
+from tooltune.safeload import read_json
 
 PROMPT_MODEL_FILE = "prompt_model.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
@@ -100,6 +103,62 @@ class LoadedModel:
                 "call_format": self.call_format.name, "prompt_prefix_messages": len(self.messages_for([]))}
 
 
+class PromptModel(BaseModel):
+    """The contents of ``prompt_model.json``, a prompt-only model: what goes before every
+    conversation. The prompt backend (:mod:`tooltune.train.fewshot`) writes it; everything that
+    reads one goes through :func:`read_prompt_model`."""
+
+    kind: Literal["prompt"] = "prompt"
+    base_model: str = Field(description="Hugging Face id or directory of the model that is prompted.")
+    system: str | None = Field(None, description="The system prompt: tool-use rules, then domain rules.")
+    few_shot: list[dict[str, Any]] = Field(default_factory=list, description="OpenAI-shaped messages, in order.")
+
+    @field_validator("few_shot", mode="before")
+    @classmethod
+    def _no_messages(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @field_validator("few_shot")
+    @classmethod
+    def _messages_have_roles(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not all("role" in m for m in value):
+            raise ValueError("expected a list of OpenAI-shaped messages (objects with a role)")
+        return value
+
+    def prefix(self) -> list[dict[str, Any]]:
+        """The messages put before a conversation (a conversation's own system prompt is appended
+        to :attr:`system` by the loader; see ``LoadedModel.messages_for``)."""
+        head = [{"role": "system", "content": self.system}] if self.system is not None else []
+        return [*head, *self.few_shot]
+
+
+def read_prompt_model(path: str | Path) -> PromptModel:
+    """The prompt-only model at ``path`` (its directory, or its ``prompt_model.json``). A relative
+    ``base_model`` that exists next to the file is taken from there. Raises :class:`ConfigError`
+    naming the file and every bad field."""
+    path = Path(path)
+    file = path / PROMPT_MODEL_FILE if path.is_dir() else path
+    try:
+        data = read_json(file)
+    except DocumentError as e:
+        raise ConfigError(f"cannot read the prompt-only model: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a JSON object with kind, base_model, system and few_shot.")
+    try:
+        spec = PromptModel.model_validate(data)
+        problems = [] if spec.base_model else ["base_model: empty"]
+    except ValidationError as e:
+        problems = [f"{'.'.join(map(str, err['loc']))}: {err['msg'].removeprefix('Value error, ')}" for err in e.errors()]
+    if problems:
+        raise ConfigError(f"{file}: " + "; ".join(problems) + ". A prompt-only model needs base_model (the Hugging "
+                          "Face id or directory of the model to prompt) and may have kind \"prompt\", a system "
+                          "string and few_shot messages.")
+    base = spec.base_model
+    if not Path(base).is_absolute() and (file.parent / base).exists():
+        spec = spec.model_copy(update={"base_model": str(file.parent / base)})  # a base stored next to the file
+    return spec
+
+
 def load_model(
     model: str | Path,
     adapter: str | Path | None = None,
@@ -125,10 +184,10 @@ def load_model(
     model = resolve_model_name(str(model))
     path = Path(model)
     if (path / PROMPT_MODEL_FILE).is_file():
-        spec = _read_prompt_model(path / PROMPT_MODEL_FILE)
-        loaded = load_model(spec["base_model"], adapter, device=device, dtype=dtype, merge_adapter=merge_adapter)
+        spec = read_prompt_model(path)
+        loaded = load_model(spec.base_model, adapter, device=device, dtype=dtype, merge_adapter=merge_adapter)
         loaded.kind, loaded.name = "prompt", str(model)
-        loaded.system, loaded.few_shot = spec["system"], spec["few_shot"]
+        loaded.system, loaded.few_shot = spec.system, spec.few_shot
         return loaded
 
     exported = _load_export(path, adapter)
@@ -155,10 +214,10 @@ def load_model(
         else:
             raise ConfigError(f"adapter: {adapter} holds neither {ADAPTER_CONFIG_FILE} (LoRA run) nor config.json "
                               "(full-weights run); pass a run directory from `tooltune train`.")
-        if _has_tokenizer(adapter_dir):
+        if has_tokenizer(adapter_dir):
             tokenizer_source = str(adapter_dir)  # the template the run was trained with
 
-    tokenizer = _load_tokenizer(tokenizer_source)
+    tokenizer = load_tokenizer(tokenizer_source)
     lm = _load_causal_lm(weights, _torch_dtype(dtype, torch_device, weights), "adapter" if kind == "full" else "model")
     if kind == "adapter":
         lm = _apply_adapter(lm, adapter_dir, merge_adapter)
@@ -216,31 +275,6 @@ def _torch_dtype(dtype: str, device: Any, weights: str) -> Any:
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[chosen]
 
 
-def _read_prompt_model(path: Path) -> dict[str, Any]:
-    try:
-        spec = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the prompt-only model: {e}") from e
-    problems = []
-    if not isinstance(spec, dict):
-        raise ConfigError(f"{path}: expected a JSON object with kind, base_model, system and few_shot.")
-    if spec.get("kind", "prompt") != "prompt":
-        problems.append(f'kind: expected "prompt", got {spec.get("kind")!r}')
-    if not isinstance(spec.get("base_model"), str) or not spec["base_model"]:
-        problems.append("base_model: missing; name the Hugging Face id or directory of the model to prompt")
-    if spec.get("system") is not None and not isinstance(spec["system"], str):
-        problems.append(f"system: expected a string, got {type(spec['system']).__name__}")
-    few_shot = spec.get("few_shot") or []
-    if not isinstance(few_shot, list) or not all(isinstance(m, dict) and "role" in m for m in few_shot):
-        problems.append("few_shot: expected a list of OpenAI-shaped messages (objects with a role)")
-    if problems:
-        raise ConfigError(f"{path}: " + "; ".join(problems) + ".")
-    base = spec["base_model"]
-    if not Path(base).is_absolute() and (path.parent / base).exists():
-        base = str(path.parent / base)  # a base stored next to the prompt file
-    return {"base_model": base, "system": spec.get("system"), "few_shot": few_shot}
-
-
 def _adapter_base(run_dir: Path) -> str:
     """The base model a LoRA run was trained on: adapter_config.json, else the run's manifest."""
     try:
@@ -268,17 +302,19 @@ def _load_export(path: Path, adapter: str | Path | None) -> LoadedModel | None:
         return None  # a plain Hugging Face directory
     if adapter is not None:
         raise ConfigError(f"adapter: {path} is a {info.kind} export, with any adapter already merged in; pass it alone.")
-    tokenizer = _load_tokenizer(str(path))
+    tokenizer = load_tokenizer(str(path))
     lm = load_runtime_model(path, info.kind, info.details)
     return LoadedModel(model=lm, tokenizer=tokenizer, kind=info.kind, name=str(path), base_model=info.base_model,
                        stop_token_ids=stop_token_ids(tokenizer, lm))
 
 
-def _has_tokenizer(directory: Path) -> bool:
+def has_tokenizer(directory: Path) -> bool:
+    """Whether ``directory`` holds a saved tokenizer (a run's holds the template it was trained with)."""
     return (directory / "tokenizer.json").is_file() or (directory / "tokenizer_config.json").is_file()
 
 
-def _load_tokenizer(source: str) -> Any:
+def load_tokenizer(source: str) -> Any:
+    """The tokenizer of ``source`` (an id or directory) set up for batched generation."""
     from transformers import AutoTokenizer
 
     try:

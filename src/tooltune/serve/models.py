@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from tooltune.errors import ConfigError, RegistryError, TooltuneError
-from tooltune.runtime.model import ADAPTER_CONFIG_FILE, LoadedModel, load_model, stop_token_ids
+from tooltune.runtime.model import (
+    ADAPTER_CONFIG_FILE, LoadedModel, has_tokenizer, load_model, load_tokenizer, stop_token_ids,
+)
 from tooltune.serve.settings import BASE_NAME, ServeSettings
 
 
@@ -147,7 +149,8 @@ class ModelPool:
             except (OSError, ValueError, RuntimeError, KeyError) as e:
                 raise ConfigError(f"adapter {name}: cannot attach {path} to the base {self.settings.model}: {e}. "
                                   "Check that the run was trained on this base (its manifest.json).") from e
-        tokenizer = _run_tokenizer(path) or self.base.tokenizer
+        # A run's own tokenizer holds the template it was trained with.
+        tokenizer = load_tokenizer(str(path)) if has_tokenizer(path) else self.base.tokenizer
         loaded = LoadedModel(model=self._peft, tokenizer=tokenizer, kind="adapter", name=name,
                              base_model=self.base.base_model, adapter=str(path),
                              stop_token_ids=stop_token_ids(tokenizer, self._peft))
@@ -162,16 +165,3 @@ def _adapter_name(name: str) -> str:
 def _artifact_dir(artifact_path: str) -> Path:
     path = Path(artifact_path)
     return path.parent if path.is_file() else path  # a prompt-only model registered by its file
-
-
-def _run_tokenizer(path: Path) -> Any:
-    """The tokenizer saved with a run (it holds the template the run was trained with), if any."""
-    if not ((path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file()):
-        return None
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"  # as runtime.model loads it: batched prompts are padded on the left
-    return tokenizer

@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -47,13 +47,13 @@ from tooltune.data.vocabulary import DomainVocabulary
 from tooltune.errors import DataError, TrainError
 from tooltune.formats import openai as openai_calls
 from tooltune.formats.chat import call_format_for, render_chat
+from tooltune.runtime.model import PROMPT_MODEL_FILE, PromptModel
 from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog
 from tooltune.train import manifest as mf
 from tooltune.train.config import TrainConfig
 from tooltune.train.dataset import read_split
 
-PROMPT_MODEL_NAME = "prompt_model.json"
 PLACEHOLDER_RESULT = "(example call: result not shown)"
 
 TOOL_USE_RULES = (
@@ -69,20 +69,6 @@ TOOL_USE_RULES = (
 Request = tuple[list[dict[str, Any]], list[Tool]]
 Predict = Callable[["PromptModel", Sequence[Request]], list[str]]
 """Raw outputs of the base model, prompted with a prompt model, for conversations with their offered tools."""
-
-
-class PromptModel(BaseModel):
-    """The contents of ``prompt_model.json``: what goes before every conversation."""
-
-    kind: Literal["prompt"] = "prompt"
-    base_model: str = Field(description="Hugging Face id or directory of the model that is prompted.")
-    system: str = Field(description="The system prompt: tool-use rules, then domain rules.")
-    few_shot: list[dict[str, Any]] = Field(default_factory=list, description="OpenAI-shaped messages, in order.")
-
-    def prefix(self) -> list[dict[str, Any]]:
-        """The messages put before a conversation (a conversation's own system prompt is appended
-        to :attr:`system` by the loader; see ``LoadedModel.messages_for``)."""
-        return [{"role": "system", "content": self.system}, *self.few_shot]
 
 
 class PromptResult(BaseModel):
@@ -131,7 +117,7 @@ def build_prompt_model(config: TrainConfig, *, progress: bool = True, predict: P
     config = config.resolved()
     settings = config.prompt
     run_dir = config.output_dir
-    if (run_dir / PROMPT_MODEL_NAME).exists() or (run_dir / mf.MANIFEST_NAME).exists():
+    if (run_dir / PROMPT_MODEL_FILE).exists() or (run_dir / mf.MANIFEST_NAME).exists():
         raise TrainError(f"{run_dir}: already holds a run (prompt_model.json or manifest.json). Choose another "
                          "output_dir (or delete this one).")
     catalog = ToolCatalog.load(config.catalog_path) if config.catalog or config.catalog_path.is_file() else None
@@ -165,7 +151,7 @@ def build_prompt_model(config: TrainConfig, *, progress: bool = True, predict: P
 
     model = budget.model(config.base_model, selection)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / PROMPT_MODEL_NAME).write_text(model.model_dump_json(indent=2) + "\n")
+    (run_dir / PROMPT_MODEL_FILE).write_text(model.model_dump_json(indent=2) + "\n")
     prompt_tokens = budget.tokens(selection.chosen)
     correct = sum(r["correct"] for r in val_results) if val_results is not None else None
     manifest_path = mf.write_manifest(run_dir, {
