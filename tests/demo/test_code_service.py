@@ -229,7 +229,7 @@ async def test_synthetic_paths_start_in_the_sandbox(tmp_path: Path) -> None:
     assert not sampled["path"].startswith("/workspace")
 
 
-def test_code_pipeline_config_loads_with_paths_from_its_folder() -> None:
+def test_code_pipeline_config_loads_with_paths_from_its_folder(tiny_base_dir) -> None:
     import json
 
     from tooltune.data.config import build_config
@@ -242,5 +242,8 @@ def test_code_pipeline_config_loads_with_paths_from_its_folder() -> None:
     assert [Path(p).name for p in config.data["curated"]] == ["code.yaml"] and all(Path(p).is_file() for p in config.data["curated"])
     assert "--service code" in config.services[0].mcp_stdio
     build_config({**config.data, "catalog": "catalog.json", "output_dir": "out"})
-    assert load_train_config(None, [f"{k}={json.dumps(v)}" for k, v in config.train.items()]).max_length == 512
+    assert config.train["base_model"] == "pypi:smollm2-135m-instruct"
+    # Every train field is a TrainConfig field; the tiny test base stands in for the real model.
+    train = {**config.train, "base_model": str(tiny_base_dir)}
+    assert load_train_config(None, [f"{k}={json.dumps(v)}" for k, v in train.items()]).max_length == 2048
     assert config.gates.critical_tools == ["Edit"]

