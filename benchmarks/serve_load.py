@@ -8,7 +8,7 @@ grammar-constrained call whose arguments are checked against the tool's schema; 
 missing call or a schema-invalid call counts as an error. Prints requests/s, p50/p95 latency,
 errors and the machine (CPU model, cores, threads, precision) as JSON.
 
-    python benchmarks/serve_load.py --model builtin --clients 4 --requests 40
+    python benchmarks/serve_load.py --model tests/fixtures/tiny_base/model --hermes --clients 4 --requests 40
     python benchmarks/serve_load.py --model pypi:smollm2-135m-instruct --clients 4 --requests 40 --baseline
 
 The server runs with prefix caching and request batching (``--prefix-cache-mb``, ``--max-batch``,
@@ -72,10 +72,10 @@ def _hermes_copy(model: str, directory: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="builtin")
+    parser.add_argument("--model", default="pypi:smollm2-135m-instruct")
     parser.add_argument("--hermes", action="store_true",
                         help="Serve the model under tooltune's built-in hermes template (needed for named tool_choice "
-                             "on models whose own template writes another format, e.g. the packaged builtin).")
+                             "on models whose own template writes another format, e.g. the tests' tiny base).")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=40, help="Total requests (upper bound).")
     parser.add_argument("--seconds", type=float, default=120, help="Wall-time bound of the load phase.")

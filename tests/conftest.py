@@ -58,6 +58,16 @@ def real_smollm2(smollm2_dir):
     return load_model("pypi:smollm2-135m-instruct", device="cpu")
 
 
+@pytest.fixture(scope="session")
+def tiny_base_dir() -> Path:
+    """The tests' tiny base model: a 1.25M-parameter Llama trained from scratch, committed in
+    tests/fixtures/tiny_base/model/ (its recipe and README beside it). It loads and generates in
+    milliseconds and writes pythonic calls. Shared by every test: copy it before changing it."""
+    from tests.fixtures.tiny_base.recipe import TINY_BASE_DIR
+
+    return TINY_BASE_DIR
+
+
 @pytest.fixture
 def tiny_tokenizer():
     return build_tiny_tokenizer()

@@ -24,11 +24,18 @@ def test_demo_pipeline_config_loads_with_paths_from_its_folder():
     assert set(config.gates.critical_tools) <= {"create_payment", "refund_payment"} and config.gates.critical_min == 0.98
 
 
-def test_offline_base_train_example_loads():
-    from tooltune.runtime.names import PACKAGED_BASE_DIR
+def test_no_shipped_config_names_the_removed_builtin_base():
+    """`builtin` was the tests' tiny base inside the package; product configs name real models."""
+    from tooltune.safeload import read_yaml
 
-    config = load_train_config(CONFIGS / "train-offline-base.yaml", ["data_dir=elsewhere"])
-    assert (config.base_model, config.method, config.packing) == (str(PACKAGED_BASE_DIR), "full", True)
+    def base_models(value):
+        if isinstance(value, dict):
+            yield from (v for k, v in value.items() if k == "base_model")
+            yield from (m for v in value.values() for m in base_models(v))
+
+    named = {path.name: list(base_models(read_yaml(path))) for path in CONFIGS.glob("*.yaml")}
+    assert named["code-pipeline.yaml"] == ["pypi:smollm2-135m-instruct"]
+    assert not [name for name, models in named.items() if "builtin" in models]
 
 
 def test_smollm2_configs_name_the_real_base_and_lora():

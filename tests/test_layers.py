@@ -34,7 +34,7 @@ LAYERS = [
     "demo",       # demo MCP services; their call chains are data.sequences, and eval runs them live
     "runtime",    # model names, pypi: models, machine and precision, loading, generation
     "eval",       # score any runtime model on data (a base, an HF id, an export): it needs no training
-    "train",      # train on data; the prompt backend and the tiny base's card score with eval's matcher
+    "train",      # train on data; the prompt backend scores with eval's matcher
     "export",     # write merged / GGUF / ONNX exports of a trained model
     "registry",   # versions, evaluations, gates; stores what train, eval and export produce
     "serve",      # the OpenAI-compatible server over runtime models and the registry

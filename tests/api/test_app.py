@@ -164,31 +164,31 @@ def test_datasets_build_export_and_import(client, tmp_path):
 
 
 def register_models(url: str, tiny_model: Path, data_dir: Path) -> None:
-    """v1.0.0 is the random tiny Llama, v1.0.1 the packaged base model (both full-weight
+    """v1.0.0 is the random tiny Llama, v1.0.1 the tests' tiny base model (both full-weight
     directories): two real models that answer differently."""
+    from tests.fixtures.tiny_base.recipe import TINY_BASE_DIR
     from tooltune.registry import Registry
     from tooltune.tools.catalog import ToolCatalog
-    from tooltune.runtime.names import default_base_model_path
 
     catalog = ToolCatalog.load(data_dir / "catalog.json")
     with Registry(url) as registry:
         registry.register_dataset(content_hash="fixture-data", catalog_hash=catalog.hash, path=data_dir, version="fixture")
         registry.register_model("assistant", kind="full", base_model="tiny", artifact_path=tiny_model, catalog=catalog,
                                 config={"seed": 1}, dataset_version="fixture")
-        registry.register_model("assistant", kind="full", base_model="builtin", artifact_path=default_base_model_path(),
+        registry.register_model("assistant", kind="full", base_model="tiny-base", artifact_path=TINY_BASE_DIR,
                                 catalog=catalog, config={"seed": 2}, dataset_version="fixture")
 
 
 def record_pipeline_comparison(url: str, api_comparison_id: int):
     """Record what `tooltune pipeline` records, from an API comparison's evaluation folders:
-    assistant@1.0.1 against the base model `builtin`, whose scores here are 1.0.0's."""
+    assistant@1.0.1 against the base model `tiny-base`, whose scores here are 1.0.0's."""
     from tooltune.registry import Registry
 
     with Registry(url) as registry:
         made = registry.get_comparison(api_comparison_id)
         base_scores = registry.evaluations("assistant", "1.0.0")[0].metrics
         return registry.record_comparison(
-            "builtin", "assistant@1.0.1", {"suite_version": made.suite_version, "wins": made.wins, "losses": made.losses,
+            "tiny-base", "assistant@1.0.1", {"suite_version": made.suite_version, "wins": made.wins, "losses": made.losses,
                                           "ties": made.ties, "deltas": made.deltas},
             base_metrics=base_scores, details={**made.details, "split": None})
 
@@ -226,7 +226,7 @@ def test_evaluate_compare_deploy_and_roll_back(client, sqlite_url, tiny_model, d
     # scores kept with the comparison, the evaluation folders (every split) in its details.
     piped = record_pipeline_comparison(sqlite_url, comparison["id"])
     shown = client.get(f"/v1/comparisons/{piped.id}").json()
-    assert shown["base"] is None and shown["comparison"]["base"] == "builtin"
+    assert shown["base"] is None and shown["comparison"]["base"] == "tiny-base"
     assert not shown["comparison"]["base_in_registry"]
     base_scores = piped.base_metrics["per_category"]
     assert {b["category"]: b["base"] for b in shown["per_category"]} == {c: base_scores.get(c) for c in

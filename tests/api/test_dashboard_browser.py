@@ -108,7 +108,7 @@ def test_dashboard_jobs_comparison_and_deploy(browser_page, sqlite_url, live_api
     page.goto(f"{api.url}/#/comparisons/{piped.id}")
     # Only the hash changes, so the previous comparison stays on screen until the new one is drawn.
     page.wait_for_selector(f"#cmp-title:has-text('Comparison #{piped.id}:')")
-    assert page.text_content("#cmp-title") == f"Comparison #{piped.id}: assistant@1.0.1 vs builtin (base model)"
+    assert page.text_content("#cmp-title") == f"Comparison #{piped.id}: assistant@1.0.1 vs tiny-base (base model)"
     labels, base_bars, cand_bars = page.evaluate(
         "() => { const c = Chart.getChart('chart-categories'); return [c.data.labels, ...c.data.datasets.map((d) => d.data)]; }")
     with Registry(sqlite_url) as registry:

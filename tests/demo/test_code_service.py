@@ -238,5 +238,6 @@ def test_code_pipeline_config_loads_with_paths_from_its_folder() -> None:
     assert [p.name for p in config.data.curated] == ["code.yaml"] and all(p.is_file() for p in config.data.curated)
     assert "--service code" in config.services[0].mcp_stdio
     config.data.stage(catalog=Path("catalog.json"), output_dir=Path("out"))
-    assert config.train.stage(data_dir=Path("data"), output_dir=Path("out"), resume=False).max_length == 512
+    assert config.train.base_model == "pypi:smollm2-135m-instruct"
+    assert config.train.stage(data_dir=Path("data"), output_dir=Path("out"), resume=False).max_length == 2048
     assert config.gates.critical_tools == ["Edit"]

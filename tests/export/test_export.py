@@ -1,4 +1,4 @@
-"""Exports of the packaged 1.25M-parameter base (and a LoRA run on it): each loads through
+"""Exports of the tests' 1.25M-parameter tiny base (and a LoRA run on it): each loads through
 ``load_model`` and gives the source's first tool call on a fixed prompt, greedy."""
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def first_calls(loaded) -> list[ToolCall | None]:
 
 
 @pytest.fixture(scope="module")
-def source():
-    return load_model("builtin", device="cpu", dtype="fp32")
+def source(tiny_base_dir):
+    return load_model(tiny_base_dir, device="cpu", dtype="fp32")
 
 
 @pytest.fixture(scope="module")
@@ -67,25 +67,25 @@ def source_calls(source):
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory) -> dict[str, Path]:
-    """builtin exported every way, once for the module."""
+def exports(tmp_path_factory, tiny_base_dir) -> dict[str, Path]:
+    """The tiny test base exported every way, once for the module."""
     root = tmp_path_factory.mktemp("exports")
     made = {}
     for to, quantize in [("merged", None), ("onnx", None), ("onnx", "int8"), ("gguf", None), ("gguf", "int8")]:
         name = to + (f"-{quantize}" if quantize else "")
-        made[name] = export_model(ExportConfig(source="builtin", to=to, quantize=quantize, output_dir=root / name)).output_dir
+        made[name] = export_model(ExportConfig(source=str(tiny_base_dir), to=to, quantize=quantize, output_dir=root / name)).output_dir
     return made
 
 
 @pytest.mark.parametrize("name", ["merged", "onnx", "onnx-int8", "gguf", "gguf-int8"])
-def test_each_export_loads_and_gives_the_sources_first_tool_call(exports, source_calls, name, monkeypatch):
+def test_each_export_loads_and_gives_the_sources_first_tool_call(exports, source_calls, name, monkeypatch, tiny_base_dir):
     monkeypatch.setenv(GGUF_RUNTIME_ENV, "transformers")  # llama.cpp runs in its own test, in a subprocess
     loaded = load_model(exports[name])
     assert loaded.kind == {"merged": "base"}.get(name, name.split("-")[0])
     assert loaded.call_format.name == "pythonic"  # the base's own template, carried into the export
     assert first_calls(loaded) == source_calls
     info = read_export_info(exports[name])
-    assert info.source == "builtin" and info.source_kind == "base" and info.call_format == "pythonic"
+    assert info.source == str(tiny_base_dir) and info.source_kind == "base" and info.call_format == "pythonic"
 
 
 def test_onnx_logits_match_pytorch_and_int8_is_smaller(exports, source):
@@ -152,16 +152,14 @@ def test_gguf_loads_with_transformers_when_llama_cpp_is_absent(exports, source_c
 
 
 @pytest.fixture(scope="module")
-def lora_run(tmp_path_factory, source) -> Path:
-    """A LoRA run dir as `tooltune train` writes it (adapter + tokenizer) on the packaged base,
+def lora_run(tmp_path_factory, source, tiny_base_dir) -> Path:
+    """A LoRA run dir as `tooltune train` writes it (adapter + tokenizer) on the tiny test base,
     its B matrices nudged off zero so the merge has something to fold in."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from tooltune.runtime.names import default_base_model_path
-
     torch.manual_seed(0)
-    base = AutoModelForCausalLM.from_pretrained(default_base_model_path())
+    base = AutoModelForCausalLM.from_pretrained(tiny_base_dir)
     peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
     with torch.no_grad():
         for name, parameter in peft_model.named_parameters():
@@ -206,24 +204,24 @@ def test_onnx_export_runs_through_tooltune_eval(exports, tmp_path):
     assert result.metrics.tokens_per_s > 0
 
 
-def test_bad_exports_are_refused_with_the_field_named(exports, tmp_path):
+def test_bad_exports_are_refused_with_the_field_named(exports, tmp_path, tiny_base_dir):
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="quantize"):
-        ExportConfig(source="builtin", to="merged", quantize="int8")
+        ExportConfig(source=str(tiny_base_dir), to="merged", quantize="int8")
     with pytest.raises(ConfigError, match="already an export"):
         export_model(ExportConfig(source=str(exports["onnx"]), to="gguf", output_dir=tmp_path / "again"))
     with pytest.raises(ConfigError, match="exists and is not empty"):
-        export_model(ExportConfig(source="builtin", to="onnx", output_dir=exports["onnx"]))
+        export_model(ExportConfig(source=str(tiny_base_dir), to="onnx", output_dir=exports["onnx"]))
     stranger = tmp_path / "mine"
     stranger.mkdir()
     (stranger / "notes.txt").write_text("keep me")
     with pytest.raises(ConfigError, match="not a tooltune export"):
-        export_model(ExportConfig(source="builtin", to="onnx", output_dir=stranger, overwrite=True))
+        export_model(ExportConfig(source=str(tiny_base_dir), to="onnx", output_dir=stranger, overwrite=True))
     assert (stranger / "notes.txt").read_text() == "keep me"
     prompt_only = tmp_path / "prompt"
     prompt_only.mkdir()
-    (prompt_only / "prompt_model.json").write_text(json.dumps({"kind": "prompt", "base_model": "builtin", "system": "Be brief."}))
+    (prompt_only / "prompt_model.json").write_text(json.dumps({"kind": "prompt", "base_model": str(tiny_base_dir), "system": "Be brief."}))
     with pytest.raises(ConfigError, match="prompt-only"):
         export_model(ExportConfig(source=str(prompt_only), to="onnx", output_dir=tmp_path / "p"))
     with pytest.raises(ConfigError, match="adapter already merged"):
@@ -239,14 +237,14 @@ def test_a_pre_tokenizer_llama_cpp_lacks_is_refused(tmp_path):
     assert pre_tokenizer_by_structure(path) == "gpt-2"
 
 
-def test_cli_exports_and_reports_the_size(tmp_path):
+def test_cli_exports_and_reports_the_size(tmp_path, tiny_base_dir):
     out = tmp_path / "cli-onnx"
-    result = subprocess.run([str(Path(sys.executable).parent / "tooltune"), "export", "builtin", "--to", "onnx",
+    result = subprocess.run([str(Path(sys.executable).parent / "tooltune"), "export", str(tiny_base_dir), "--to", "onnx",
                              "--quantize", "int8", "-o", str(out)], capture_output=True, text=True, timeout=240,
                             env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert "as onnx int8" in result.stdout and "MB" in result.stdout
     assert read_export_info(out).quantize == "int8"
-    refused = subprocess.run([str(Path(sys.executable).parent / "tooltune"), "export", "builtin", "--to", "tflite"],
+    refused = subprocess.run([str(Path(sys.executable).parent / "tooltune"), "export", str(tiny_base_dir), "--to", "tflite"],
                              capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
     assert refused.returncode == 1 and "to:" in refused.stdout + refused.stderr

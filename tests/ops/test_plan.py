@@ -1,5 +1,5 @@
 """`tooltune plan`: costs and break-even volumes worked out by hand from a fixed price table and
-fixed token counts; token counts measured through render_chat with the builtin tokenizer."""
+fixed token counts; token counts measured through render_chat with the tiny test base's tokenizer."""
 
 from __future__ import annotations
 
@@ -117,10 +117,10 @@ def data_dir(tmp_path):
     return data
 
 
-def test_token_counts_are_measured_through_render_chat(data_dir, tmp_path):
-    tokenizer = load_tokenizer("builtin")
+def test_token_counts_are_measured_through_render_chat(data_dir, tmp_path, tiny_base_dir):
+    tokenizer = load_tokenizer(str(tiny_base_dir))
     catalog = ToolCatalog.load(SHOP)
-    counts = measure_tokens(data_dir, tokenizer, tokenizer_name="builtin", few_shot_examples=1)
+    counts = measure_tokens(data_dir, tokenizer, tokenizer_name=str(tiny_base_dir), few_shot_examples=1)
 
     def n(messages, example, generation):
         text = render_chat(tokenizer, messages, example.offered_tools(catalog), add_generation_prompt=generation)
@@ -143,26 +143,26 @@ def test_token_counts_are_measured_through_render_chat(data_dir, tmp_path):
     prefix = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
     (tmp_path / "pm").mkdir()
     (tmp_path / "pm" / "prompt_model.json").write_text(json.dumps(
-        {"kind": "prompt", "base_model": "builtin", "system": "Be brief.", "few_shot": prefix[1:]}))
-    with_model = measure_tokens(data_dir, tokenizer, tokenizer_name="builtin", prompt_model=tmp_path / "pm")
+        {"kind": "prompt", "base_model": str(tiny_base_dir), "system": "Be brief.", "few_shot": prefix[1:]}))
+    with_model = measure_tokens(data_dir, tokenizer, tokenizer_name=str(tiny_base_dir), prompt_model=tmp_path / "pm")
     assert with_model.input_few_shot == pytest.approx(sum(n(prefix + e.messages, e, True) for e in examples) / 3)
     assert with_model.few_shot_conversations == 1
 
 
-def test_cli_plan_prints_the_recommendation_and_json(data_dir, tmp_path):
+def test_cli_plan_prints_the_recommendation_and_json(data_dir, tmp_path, tiny_base_dir):
     from typer.testing import CliRunner
 
     from tooltune.cli import app
 
     prices_file = tmp_path / "prices.yaml"
     prices_file.write_text(yaml.safe_dump(PRICES))
-    args = ["plan", "--data", str(data_dir), "--requests-per-month", "100000", "--tokenizer", "builtin", "--prices", str(prices_file)]
+    args = ["plan", "--data", str(data_dir), "--requests-per-month", "100000", "--tokenizer", str(tiny_base_dir), "--prices", str(prices_file)]
     runner = CliRunner()
     out = runner.invoke(app, [*args, "--json"])
     assert out.exit_code == 0, f"{out.output}\n{out.exception!r}"
     result = json.loads(out.output)
     tokens = TokenCounts.model_validate(result["tokens"])
-    assert tokens.requests == 3 and tokens.tokenizer == "builtin"
+    assert tokens.requests == 3 and tokens.tokenizer == str(tiny_base_dir)
     expected = plan(tokens, load_prices(prices_file), 100_000)
     assert result["recommendation"] == expected.recommendation
     assert [c["monthly"] for c in result["costs"]] == pytest.approx([c.monthly for c in expected.costs])

@@ -29,7 +29,7 @@ def workspace(tmp_path, monkeypatch):
     with Registry(url) as registry:
         dataset = registry.register_dataset(content_hash="abc123", catalog_hash="cat1", path=str(tmp_path / "data"),
                                             counts={"train": 40, "val": 5, "test_phrasing": 5})  # split_sizes
-        model = registry.register_model("shop-assistant", kind="full", base_model="builtin", artifact_path="runs/full",
+        model = registry.register_model("shop-assistant", kind="full", base_model="tiny-base", artifact_path="runs/full",
                                         catalog=ToolCatalog.load(SHOP), config={"learning_rate": 2e-3},
                                         dataset_version=dataset.version, evaluation={
                                             "suite_version": "s1", "split": "all", "overall": 0.9, "examples": 50,

@@ -54,17 +54,17 @@ def box(work: Path, confined: None) -> Sandbox:
 
 @pytest.fixture(scope="session")
 def serve_app(tmp_path_factory):
-    """An in-process ``tooltune serve`` app over the packaged 1.25M-parameter base with its own
+    """An in-process ``tooltune serve`` app over the tests' 1.25M-parameter tiny base with its own
     template removed (so it writes hermes calls, the format with a decoding grammar), keeping the
     base's real 1,024-token context."""
     import json
 
+    from tests.fixtures.tiny_base.recipe import TINY_BASE_DIR
     from tooltune.serve.app import create_app
     from tooltune.serve.settings import ServeSettings
-    from tooltune.runtime.names import resolve_model_name
 
     target = tmp_path_factory.mktemp("security-base") / "model"
-    shutil.copytree(resolve_model_name("builtin"), target)
+    shutil.copytree(TINY_BASE_DIR, target)
     (target / "chat_template.jinja").unlink(missing_ok=True)
     config = json.loads((target / "tokenizer_config.json").read_text())
     config.pop("chat_template", None)

@@ -37,8 +37,8 @@ DIR_FILES = ["train.jsonl", "val.jsonl", "test.jsonl", "holdout.jsonl", "quarant
 CASES: dict[str, list[str]] = {
     "train": ["train --config {bad}"],
     "compare": ["compare {baddir} {baddir}"],
-    "serve": ["serve --model {baddir}", "serve --model builtin --adapter a={baddir}"],
-    "chat": ["chat --model builtin --queries {bad} --mcp-stdio true"],
+    "serve": ["serve --model {baddir}", "serve --model {model} --adapter a={baddir}"],
+    "chat": ["chat --model {model} --queries {bad} --mcp-stdio true"],
     "export": ["export {baddir} --to onnx -o {out}/x"],
     "publish": ["publish --service shop --data {baddir} --port 1 --key-file {bad}",
                 "publish --service shop --data {baddir} --port 1 --key-file {secret}"],
@@ -60,8 +60,8 @@ CASES: dict[str, list[str]] = {
                     "data export {good_data}/train.jsonl --format openai -o {out}/e.jsonl --catalog {bad}"],
     "data migrate": ["data migrate {baddir} --catalog {bad} -o {out}/m", "data migrate {good_data} --catalog {bad} -o {out}/m"],
     "data from-graph": ["data from-graph -o {out}/g.yaml --catalog {bad} --graph-url redis://127.0.0.1:9"],
-    "eval": ["eval --data {baddir} --model builtin --limit 1 -o {out}/e"],
-    "eval bfcl": ["eval bfcl --category {bad} --model builtin --limit 1 -o {out}/b"],
+    "eval": ["eval --data {baddir} --model {model} --limit 1 -o {out}/e"],
+    "eval bfcl": ["eval bfcl --category {bad} --model {model} --limit 1 -o {out}/b"],
     "eval score": ["eval score --data {baddir} --predictions {bad} --format hermes -o {out}/s",
                    "eval score --data {good_data} --predictions {bad} --format hermes -o {out}/s"],
     "pipeline run": ["pipeline run --config {bad}"],
@@ -79,7 +79,6 @@ CASES: dict[str, list[str]] = {
 NO_FILE_INPUT = {
     "api": "reads no file at start: its registry URL and work folder are checked by the API tests",
     "status": "reads the registry named by a URL, covered by the models cases",
-    "base build": "writes a model; reads no input file",
 }
 
 
@@ -106,8 +105,8 @@ def test_every_command_is_walked() -> None:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> dict[str, Path]:
-    """Per kind: a bad file and a folder of bad files; plus a real catalog and data dir."""
+def inputs(tmp_path_factory, tiny_base_dir) -> dict[str, Path]:
+    """Per kind: a bad file and a folder of bad files; plus a real catalog, data dir and model."""
     import shutil
 
     import tooltune.train.callbacks  # noqa: F401 - the training stack's import (seconds) is not a command's answer time
@@ -134,6 +133,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     out["good_data"] = good
     out["secret"] = root / "secret.key"
     out["secret"].write_text("a-publisher-secret-of-at-least-32-bytes-long")
+    out["model"] = tiny_base_dir
     return out
 
 
@@ -159,7 +159,8 @@ def test_no_command_shows_a_traceback_for_a_bad_file(command: str, inputs: dict[
     failures = []
     for kind in ("bomb", "deep", "bigint", "binary", "empty", "missing", "folder"):
         args = shlex.split(command.format(bad=inputs[kind], baddir=inputs[f"{kind}-dir"], out=tmp_path / kind,
-                                          catalog=inputs["catalog"], good_data=inputs["good_data"], secret=inputs["secret"]))
+                                          catalog=inputs["catalog"], good_data=inputs["good_data"], secret=inputs["secret"],
+                                          model=inputs["model"]))
         started = time.monotonic()
         result = CliRunner().invoke(app, args)
         error = result.exception

@@ -1,4 +1,4 @@
-"""Serving fixtures: the packaged base under tooltune's hermes template, random LoRA runs on it,
+"""Serving fixtures: the tiny test base under tooltune's hermes template, random LoRA runs on it,
 the real shop catalog, and a real `tooltune serve` process on 127.0.0.1."""
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ def _one_torch_thread():
 
 @pytest.fixture(scope="session")
 def hermes_base(tmp_path_factory) -> Path:
-    """The packaged 1.25M-parameter base with its own (pythonic) chat template removed, so it
+    """The tests' 1.25M-parameter tiny base with its own (pythonic) chat template removed, so it
     renders with tooltune's built-in template and writes hermes calls, the format that has a
     decoding grammar (tool_choice required / named)."""
     return make_hermes_base(tmp_path_factory.mktemp("hermes-base") / "model")
 
 
 def make_hermes_base(target: Path) -> Path:
-    """A copy of the packaged base at ``target`` without its chat template (see ``hermes_base``)."""
-    from tooltune.runtime.names import resolve_model_name
+    """A copy of the tiny test base at ``target`` without its chat template (see ``hermes_base``)."""
+    from tests.fixtures.tiny_base.recipe import TINY_BASE_DIR
 
-    shutil.copytree(resolve_model_name("builtin"), target)
+    shutil.copytree(TINY_BASE_DIR, target)
     (target / "chat_template.jinja").unlink(missing_ok=True)
     config = json.loads((target / "tokenizer_config.json").read_text())
     config.pop("chat_template", None)

@@ -8,21 +8,21 @@ import time
 from typer.testing import CliRunner
 
 
-def test_compare_prints_both_transcripts_with_real_mcp_results(loras, shop_command, tmp_path):
+def test_compare_prints_both_transcripts_with_real_mcp_results(loras, shop_command, tmp_path, tiny_base_dir):
     from tooltune.cli import app
 
     queries = tmp_path / "queries.txt"
     queries.write_text("# one query per line\nShow me the orders that are awaiting shipment\n")
     result = CliRunner().invoke(app, [
-        "chat", "--model", "builtin", "--adapter", str(loras["a"]), "--compare", "builtin",
+        "chat", "--model", str(tiny_base_dir), "--adapter", str(loras["a"]), "--compare", str(tiny_base_dir),
         "--mcp-stdio", shop_command, "--queries", str(queries), "--max-steps", "2", "--max-new-tokens", "64"],
         env={"COLUMNS": "220"})
     assert result.exit_code == 0, result.output
     out = result.output
     assert "8 tools: create_payment" in out and "» Show me the orders that are awaiting shipment" in out
-    assert "base: builtin" in out and "tuned: builtin + " in out
+    assert f"base: {tiny_base_dir}" in out and f"tuned: {tiny_base_dir} + " in out
     assert out.count(" s · ") == 2  # a footer per side: calls, latency, how the run ended
-    # The packaged toy base names tools of its own training universe; the live shop server's
+    # The tiny test base names tools of its own training universe; the live shop server's
     # answer to such a call is shown under it.
     assert "→ " in out and "← Unknown tool:" in out
 
@@ -84,8 +84,8 @@ def test_endpoint_model_talks_to_tooltune_serve_with_the_service_header(server, 
         assert done.ending == "answered" and done.final_text == (direct.content or "").strip()
 
 
-def test_chat_logs_each_turn_with_the_mcp_result_of_its_calls(shop_command, tmp_path):
-    """The packaged toy base calls tools of its own universe: the shop server rejects them, and
+def test_chat_logs_each_turn_with_the_mcp_result_of_its_calls(shop_command, tmp_path, tiny_base_dir):
+    """The tiny test base calls tools of its own universe: the shop server rejects them, and
     the logged turns are failures with the server's error, whatever the parser made of them."""
     from tooltune.cli import app
     from tooltune.data.feedback import ingest_logs
@@ -93,7 +93,7 @@ def test_chat_logs_each_turn_with_the_mcp_result_of_its_calls(shop_command, tmp_
 
     queries = tmp_path / "queries.txt"
     queries.write_text("Show me the orders that are awaiting shipment\n")
-    result = CliRunner().invoke(app, ["chat", "--model", "builtin", "--mcp-stdio", shop_command, "--queries", str(queries),
+    result = CliRunner().invoke(app, ["chat", "--model", str(tiny_base_dir), "--mcp-stdio", shop_command, "--queries", str(queries),
                                       "--max-steps", "2", "--max-new-tokens", "64", "--log-dir", str(tmp_path / "logs")],
                                 env={"COLUMNS": "220"})
     assert result.exit_code == 0, result.output

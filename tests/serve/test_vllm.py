@@ -41,8 +41,8 @@ def test_command_for_a_base_with_two_lora_adapters(hermes_base, loras, tmp_path)
     assert any("<tool_call>" in note for note in plan.notes)  # the tiny vocabulary has no such token
 
 
-def test_parser_follows_the_models_call_format(tmp_path):
-    plan = vllm_plan(ServeSettings(model="builtin"), tmp_path)  # the packaged base writes pythonic calls
+def test_parser_follows_the_models_call_format(tmp_path, tiny_base_dir):
+    plan = vllm_plan(ServeSettings(model=str(tiny_base_dir)), tmp_path)  # the tiny test base writes pythonic calls
     assert _flag(plan.argv, "--tool-call-parser") == "pythonic"
     assert "--enable-lora" not in plan.argv and plan.max_lora_rank is None
 

@@ -1,4 +1,5 @@
-"""The offline base model recipe: tool universe, corpus, tokenizer, template, and a seconds-long build."""
+"""The tiny test base's recipe (tests/fixtures/tiny_base): tool universe, corpus, tokenizer, template, and a
+seconds-long build."""
 
 from __future__ import annotations
 
@@ -8,20 +9,17 @@ import math
 import pytest
 
 from tests.conftest import FIXTURES
-
-DOCS = FIXTURES.parent.parent / "docs" / "base-model.md"
-from tooltune.errors import TrainError
+from tests.fixtures.tiny_base import recipe as base
+from tests.fixtures.tiny_base.chat import BASE_TEMPLATE, base_tokenizer
+from tests.fixtures.tiny_base.recipe import TINY_BASE_DIR, BaseBuildConfig, base_config_markdown, base_corpus, build_base
+from tests.fixtures.tiny_base.tool_universe import DOMAINS, tool_universe
 from tooltune.formats.base import get_format
 from tooltune.formats.chat import assistant_message, chat_setup, render_chat
 from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool
-from tooltune.runtime import names
-from tooltune.train import base
-from tooltune.runtime.names import default_base_model_path
-from tooltune.train.base import BaseBuildConfig, base_config_markdown, base_corpus, build_base
-from tooltune.train.base_chat import BASE_TEMPLATE, base_tokenizer
 from tooltune.train.sft import cpu_compact_lm_head
-from tooltune.train.tool_universe import DOMAINS, tool_universe
+
+DOCS = FIXTURES / "tiny_base" / "README.md"
 
 DEMO_TOOL_NAMES = {t["name"] for t in json.loads((FIXTURES / "catalogs" / "shop.json").read_text())["tools"]} | {
     "create_event", "list_events", "cancel_event", "find_free_slot", "list_files", "read_file", "write_file",
@@ -177,16 +175,19 @@ def test_compact_lm_head_gives_the_same_loss_and_gradients():
     assert torch.allclose(full[0], compact[0], atol=1e-6) and torch.allclose(full[1], compact[1], atol=1e-6)
 
 
-def test_config_needs_a_budget_and_default_path_says_how_to_build(tmp_path, monkeypatch, built):
+def test_config_needs_a_budget_and_writes_the_committed_fixture_by_default():
     with pytest.raises(ValueError, match="minutes .* or max_steps"):
         BaseBuildConfig(minutes=None)
-    assert BaseBuildConfig().resolved_output_dir == names.PACKAGED_BASE_DIR
-    monkeypatch.setattr(names, "PACKAGED_BASE_DIR", tmp_path / "base_model")
-    with pytest.raises(TrainError, match="tooltune base build"):
-        default_base_model_path()
-    monkeypatch.setattr(names, "PACKAGED_BASE_DIR", built[1].output_dir)
-    assert default_base_model_path() == built[1].output_dir
+    assert BaseBuildConfig().resolved_output_dir == TINY_BASE_DIR == FIXTURES / "tiny_base" / "model"
+
+
+def test_the_build_command_parses_back_into_its_config():
+    """The card's command line is the recipe's own CLI: parsed back, it names the same build."""
+    config = BaseBuildConfig(size="micro", n_examples=300, max_steps=50, batch_size=2, threads=1)
+    command = base.build_command(config).split()
+    assert command[:3] == ["python", "-m", "tests.fixtures.tiny_base.recipe"]
+    assert base.config_from_args(command[3:]) == config
 
 
 def test_docs_table_matches_the_config():
-    assert base_config_markdown() in DOCS.read_text(), "regenerate the table in docs/base-model.md (base_config_markdown())"
+    assert base_config_markdown() in DOCS.read_text(), f"regenerate the table in {DOCS} (base_config_markdown())"

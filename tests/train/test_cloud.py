@@ -1,6 +1,7 @@
-"""The cloud backend against the local STAND-IN fine-tuning API (tooltune.train.cloud_standin):
+"""The cloud backend against the local STAND-IN fine-tuning API (tests/train/cloud_standin.py):
 a job runs from upload to a fine-tuned model id, can be cancelled and re-attached to, and every
-failure (bad training file, unreachable provider, missing key) says where and why."""
+failure (bad training file, unreachable provider, missing key) says where and why; a line the
+provider would reject is reported before anything is uploaded."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import socket
 
 import pytest
 
+from tests.train.cloud_standin import CloudStandIn
 from tests.train.conftest import TRAIN_DATA
-from tooltune.errors import CloudError, TrainError
+from tooltune.data.io.openai import check_file, line_problem
+from tooltune.errors import CloudError, DataError, TrainError
 from tooltune.train import TrainConfig, run_training
 from tooltune.train.cloud import FineTuningAPI, cancel_cloud_job, train_cloud
-from tooltune.train.cloud_standin import CloudStandIn, line_problem
 
 @pytest.fixture
 def standin():
@@ -154,6 +156,44 @@ def test_invalid_training_file_fails_the_job_with_the_providers_reason(tmp_path,
 ])
 def test_standin_checks_lines_like_a_provider(line, problem):
     assert problem in line_problem(line)
+
+
+def test_a_line_the_provider_would_reject_stops_the_run_before_any_upload(tmp_path, standin, api_key):
+    """An earlier tool result without its call id (data imported from a format that has none)
+    exports as a line OpenAI rejects: it is named with its file, line and example, and the
+    provider never hears of the run."""
+    config = cloud_config(tmp_path, standin.url)
+    lines = (config.data_dir / "train.jsonl").read_text().splitlines()
+    example = json.loads(lines[2])
+    example["messages"] = [{"role": "user", "content": "Weather in Oslo?"},
+                           {"role": "assistant", "content": None, "tool_calls": [
+                               {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}]},
+                           {"role": "tool", "content": "sunny"}, *example["messages"]]
+    del example["id"]  # recomputed from the new content
+    lines[2] = json.dumps(example)
+    (config.data_dir / "train.jsonl").write_text("\n".join(lines) + "\n")
+
+    with pytest.raises(DataError) as info:
+        train_cloud(config, progress=False)
+    upload = config.output_dir / "upload" / "train.jsonl"
+    message = str(info.value)
+    assert message.startswith(f"{upload}:3: messages[2].tool_call_id: None answers no earlier tool call (example ")
+    assert f" of {config.data_dir / 'train.jsonl'})" in message and "1 line(s) of" in message
+    assert standin.requests == [] and not standin.files and not (config.output_dir / "manifest.json").exists()
+
+
+def test_check_file_names_every_bad_line(tmp_path):
+    path = tmp_path / "train.jsonl"
+    good = '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}'
+    path.write_text("\n".join([good, "not json", "", *['{"messages": []}'] * 6]) + "\n")
+    with pytest.raises(DataError) as info:
+        check_file(path)
+    shown = str(info.value).splitlines()
+    assert shown[0] == f"{path}:2: not valid JSON (Expecting value)"
+    assert shown[1] == f'{path}:4: expected an object with a non-empty "messages" list'
+    assert shown[5] == "... and 2 more" and shown[6].startswith(f"7 line(s) of {path} would be rejected")
+    path.write_text(good + "\n\n")
+    check_file(path)  # a good file passes, blank lines included
 
 
 def test_unreachable_provider_and_missing_key_name_the_base_url(tmp_path, monkeypatch):

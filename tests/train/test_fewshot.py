@@ -10,12 +10,12 @@ import pytest
 
 from tests.train.conftest import TRAIN_DATA
 from tooltune.data.examples import read_jsonl
+from tooltune.data.io.openai import line_problem
 from tooltune.data.vocabulary import DomainVocabulary, Term
 from tooltune.errors import TrainError
 from tooltune.formats.base import get_format
 from tooltune.formats.chat import render_chat
 from tooltune.train import TrainConfig, run_training
-from tooltune.train.cloud_standin import line_problem
 from tooltune.train.fewshot import PLACEHOLDER_RESULT, build_prompt_model, few_shot_messages, system_prompt
 
 TRAIN = list(read_jsonl(TRAIN_DATA / "train.jsonl"))

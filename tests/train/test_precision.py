@@ -194,17 +194,17 @@ def test_a_config_forcing_bf16_on_a_slow_cpu_warns_when_training_starts(cpu, qui
     assert args.bf16 is True
 
 
-def test_evaluation_and_serving_load_the_model_in_the_chosen_dtype(cpu):
+def test_evaluation_and_serving_load_the_model_in_the_chosen_dtype(cpu, tiny_base_dir):
     from tooltune.runtime.model import load_model
 
-    assert load_model("builtin", dtype="auto").model.dtype == torch.float32
+    assert load_model(tiny_base_dir, dtype="auto").model.dtype == torch.float32
     amx_xeon(cpu)
-    assert load_model("builtin", dtype="auto").model.dtype == torch.bfloat16
-    assert cpu.shapes[-1] == (128, 384)  # the packaged base's width
-    assert load_model("builtin", dtype="fp32").model.dtype == torch.float32
+    assert load_model(tiny_base_dir, dtype="auto").model.dtype == torch.bfloat16
+    assert cpu.shapes[-1] == (128, 384)  # the tiny test base's width
+    assert load_model(tiny_base_dir, dtype="fp32").model.dtype == torch.float32
     cpu.narrow_gains_nothing = True
     probe_file().unlink()
-    assert load_model("builtin", dtype="auto").model.dtype == torch.float32  # 128 wide: bf16 gains nothing
+    assert load_model(tiny_base_dir, dtype="auto").model.dtype == torch.float32  # 128 wide: bf16 gains nothing
 
 
 def test_training_runs_on_the_threads_torch_uses(cpu, quick_config, monkeypatch):

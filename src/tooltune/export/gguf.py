@@ -8,7 +8,7 @@ quantizes (``--quantize int8`` → ``Q8_0``). tooltune adds one thing:
 
 llama.cpp picks its pre-tokenizer (the regex that splits text before BPE) by name, and the
 converter finds the name by hashing the token ids a known model's tokenizer gives for a fixed
-text. A tokenizer trained here (the ``builtin`` base, test fixtures) has its own vocabulary, so
+text. A tokenizer trained from scratch (the tests' tiny base, other test fixtures) has its own vocabulary, so
 no hash matches; :func:`pre_tokenizer_by_structure` then names the llama.cpp pre-tokenizer whose
 regex is the one the tokenizer's ``tokenizer.json`` declares, and refuses any other.
 """

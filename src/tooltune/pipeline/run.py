@@ -56,7 +56,7 @@ def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) ->
 
 
 def _with_resolved_base(config: PipelineConfig) -> PipelineConfig:
-    """``builtin`` and ``pypi:NAME`` resolved once, when the run starts, so that training,
+    """A ``pypi:NAME`` base resolved once, when the run starts, so that training,
     evaluation, the cache keys and the registry all name the directory that was trained."""
     from tooltune.runtime.names import resolve_model_name
 

