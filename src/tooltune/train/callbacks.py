@@ -130,7 +130,7 @@ class TimeBudget(TrainerCallback):
         elif self.chosen is None and self._steps >= self.probe_steps:
             self.step_s = (now - self._first_step_end) / (self._steps - 1)
             fits = state.global_step + int((self.budget_s - (now - self._begin)) // self.step_s)
-            self.chosen = max(state.global_step, min(state.max_steps, fits))
+            self.chosen = _agreed(max(state.global_step, min(state.max_steps, fits)))
             if self.chosen < state.max_steps:
                 _stretch_schedule(lr_scheduler, state.max_steps, self.chosen)
                 state.max_steps = self.chosen
@@ -141,6 +141,20 @@ class TimeBudget(TrainerCallback):
         """What the budget decided, for the run's manifest."""
         return {"minutes": self.budget_s / 60.0, "planned_steps": self.planned, "chosen_steps": self.chosen,
                 "step_s": round(self.step_s, 3) if self.step_s is not None else None}
+
+
+def _agreed(steps: int) -> int:
+    """Under DDP every rank measures its own clock; all must stop at the same step or the last
+    collective hangs, so they take the smallest choice."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return steps
+    import torch
+
+    value = torch.tensor([steps], dtype=torch.long)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return int(value.item())
 
 
 def _stretch_schedule(scheduler: Any, planned: int, steps: int) -> None:
