@@ -1,9 +1,11 @@
-"""Trainer callbacks of the hf backend: a rich progress bar and the metrics.jsonl log."""
+"""Trainer callbacks of the hf backend: a rich progress bar, the metrics.jsonl log and the time budget."""
 
 from __future__ import annotations
 
 import json
+import math
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +72,8 @@ class RichProgress(TrainerCallback):
         self._status: dict[str, str] = {}
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self._progress is not None:
-            self._progress.update(self._task, completed=state.global_step)
+        if self._progress is not None:  # total too: a time budget may have shortened the run
+            self._progress.update(self._task, completed=state.global_step, total=state.max_steps)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self._progress is None or not logs:
@@ -91,6 +93,92 @@ class RichProgress(TrainerCallback):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+_clock = time.perf_counter  # module-level so a test can drive the budget with a fake clock
+
+
+class TimeBudget(TrainerCallback):
+    """Fit training into ``minutes`` of wall time on whichever machine runs it.
+
+    A step count tuned on one CPU overruns on another (bf16 steps are ~8x slower on an AVX2-only
+    EPYC than on an AMX Xeon). After ``probe_steps`` optimizer steps of this run, the time left
+    divided by the measured step time gives the last step (never past the configured max_steps),
+    and the learning-rate schedule is laid over that length, so the run still warms up and decays
+    fully instead of stopping in the middle of its schedule. The first step is left out of the
+    rate: it pays for warm-up (allocations, autocast caches, the first checkpoint's directory).
+    """
+
+    def __init__(self, minutes: float, probe_steps: int = 4) -> None:
+        self.budget_s = minutes * 60.0
+        self.probe_steps = max(2, probe_steps)
+        self.planned: int | None = None  # max_steps before the budget
+        self.chosen: int | None = None
+        self.step_s: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._begin = _clock()
+        self._first_step_end: float | None = None
+        self._steps = 0
+        self.planned = state.max_steps
+
+    def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
+        now = _clock()
+        self._steps += 1
+        if self._steps == 1:
+            self._first_step_end = now
+        elif self.chosen is None and self._steps >= self.probe_steps:
+            self.step_s = (now - self._first_step_end) / (self._steps - 1)
+            fits = state.global_step + int((self.budget_s - (now - self._begin)) // self.step_s)
+            self.chosen = _agreed(max(state.global_step, min(state.max_steps, fits)))
+            if self.chosen < state.max_steps:
+                _stretch_schedule(lr_scheduler, state.max_steps, self.chosen)
+                state.max_steps = self.chosen
+        if self.chosen is not None and state.global_step >= self.chosen:
+            control.should_training_stop = True
+
+    def summary(self) -> dict[str, Any]:
+        """What the budget decided, for the run's manifest."""
+        return {"minutes": self.budget_s / 60.0, "planned_steps": self.planned, "chosen_steps": self.chosen,
+                "step_s": round(self.step_s, 3) if self.step_s is not None else None}
+
+
+def _agreed(steps: int) -> int:
+    """Under DDP every rank measures its own clock; all must stop at the same step or the last
+    collective hangs, so they take the smallest choice."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return steps
+    import torch
+
+    value = torch.tensor([steps], dtype=torch.long)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return int(value.item())
+
+
+def _stretch_schedule(scheduler: Any, planned: int, steps: int) -> None:
+    """Re-lay transformers' warmup+decay schedules (``LambdaLR`` over a ``partial`` that takes
+    ``num_training_steps``) over ``steps`` instead of ``planned``; warm-up is scaled alike.
+
+    transformers builds the scheduler once, from max_steps, before the first step; it has no API to
+    change the length afterwards, so the partials are rebuilt here. A schedule without a length
+    (constant) is left as it is.
+    """
+    lambdas = getattr(scheduler, "lr_lambdas", None) or []
+    for i, fn in enumerate(lambdas):
+        keywords = getattr(fn, "keywords", None)
+        if not isinstance(fn, partial) or "num_training_steps" not in keywords:
+            continue
+        changed = {"num_training_steps": steps}
+        if "num_warmup_steps" in keywords:
+            changed["num_warmup_steps"] = math.ceil(keywords["num_warmup_steps"] * steps / planned)
+        lambdas[i] = partial(fn.func, *fn.args, **{**keywords, **changed})
+    if lambdas:  # the next step's rate was set from the old schedule as the last step ended: redo it
+        rates = [base * fn(scheduler.last_epoch) for base, fn in zip(scheduler.base_lrs, lambdas)]
+        for group, rate in zip(scheduler.optimizer.param_groups, rates):
+            group["lr"] = rate
+        scheduler._last_lr = rates  # what get_last_lr() (and so the logged lr) reads
 
 
 def _read_lines(path: Path) -> list[str]:

@@ -37,7 +37,7 @@ from tooltune.errors import TrainError
 from tooltune.formats.chat import chat_setup, use_tool_listing
 from tooltune.tools.catalog import ToolCatalog, content_hash
 from tooltune.train import manifest as mf
-from tooltune.train.callbacks import MetricsLog, RichProgress
+from tooltune.train.callbacks import MetricsLog, RichProgress, TimeBudget
 from tooltune.train.config import TrainConfig
 from tooltune.train.dataset import DatasetStats, TokenizedConversation, conversations_dataset, read_split, tokenize_split
 from tooltune.runtime.machine import describe_machine
@@ -153,6 +153,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> RunResult:
         "training": {
             "global_step": state.global_step, "max_steps": state.max_steps, "resumed_from_step": resumed_step,
             "stopped_early": stopped_early, "best_checkpoint": best, "best_eval_loss": state.best_metric,
+            "time_budget": _budget_summary(trainer),
         },
         "metrics": metrics,
         "git": mf.git_state(),
@@ -252,6 +253,8 @@ def _build_trainer(config: TrainConfig, model: Any, tokenizer: Any, data: _Data,
     early_stopping = data.early_stopping(config)
     if early_stopping:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    if config.max_minutes is not None:
+        callbacks.append(TimeBudget(config.max_minutes))
     shared: dict[str, Any] = {}
     if kind is not None:
         # Rows are made here, whole: TRL must not re-pack or drop the position/segment columns.
@@ -282,6 +285,12 @@ def _build_trainer(config: TrainConfig, model: Any, tokenizer: Any, data: _Data,
             stacklevel=3,
         )
     return trainer, metrics_log, bar
+
+
+def _budget_summary(trainer: Any) -> dict[str, Any] | None:
+    """What a ``max_minutes`` budget chose (steps, measured step time), or None without one."""
+    budget = next((c for c in trainer.callback_handler.callbacks if isinstance(c, TimeBudget)), None)
+    return budget.summary() if budget is not None else None
 
 
 def _sharing_kind(config: TrainConfig, model: Any, data: _Data) -> str | None:

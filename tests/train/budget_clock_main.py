@@ -1,0 +1,17 @@
+"""``python -m tests.train.budget_clock_main ARGS``: ``python -m tooltune.train`` with a fake clock
+for the time budget that runs at a different speed on each rank (rank r: 10 s per read x (r + 1)),
+so that under torchrun the ranks measure different step times and must agree on one last step."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+
+from tooltune.train import callbacks
+from tooltune.train.__main__ import main
+
+rank = int(os.environ.get("RANK", "0"))
+ticks = itertools.count(10 * (rank + 1), 10 * (rank + 1))
+callbacks._clock = lambda: float(next(ticks))
+sys.exit(main())
