@@ -29,15 +29,14 @@ from mcp.server.mcpserver import MCPServer
 from tooltune.data.examples import resolve_references
 from tooltune.errors import DataError
 from tooltune.tools.catalog import ToolCatalog
-from tooltune.tools.mcp_client import MCPClient, quiet_mcp_logs
+from tooltune.tools.mcp_client import MCPClient
 
-__all__ = ["Chain", "ChainRunner", "ChainStep", "Execution", "ServerFactory", "chains_for", "fill_slots",
-           "quiet_mcp_logs", "writes"]  # quiet_mcp_logs: data.synth imports it from here
+__all__ = ["Chain", "ChainRunner", "ChainStep", "Execution", "ServerFactory", "chains_for", "fill_slots", "writes"]
 
 _SLOT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 ServerFactory = Callable[[str, Path], MCPServer]
-"""``factory(service, data_dir) -> MCPServer``; the default is :func:`tooltune.demo.build_server`."""
+"""``factory(service, data_dir) -> MCPServer``, given by the caller (the demo's is :func:`tooltune.demo.build_server`)."""
 
 
 @dataclass(frozen=True)

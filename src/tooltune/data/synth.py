@@ -40,10 +40,11 @@ from tooltune.data.phrasing import (
 )
 from tooltune.data.quality import normalize_text
 from tooltune.data.sampling import sampler_for
-from tooltune.data.sequences import Chain, ChainRunner, Execution, ServerFactory, chains_for, fill_slots, quiet_mcp_logs
+from tooltune.data.sequences import Chain, ChainRunner, Execution, ServerFactory, chains_for, fill_slots
 from tooltune.data.vocabulary import DomainVocabulary
 from tooltune.errors import ConfigError
 from tooltune.tools.catalog import ToolCatalog, canonical_json, content_hash
+from tooltune.tools.mcp_client import quiet_mcp_logs
 
 BEHAVIORS = ("calls", "parallel", "multi_step", "clarify", "no_call")
 SAME_SERVICE_DISTRACTOR = 0.7

@@ -36,10 +36,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
-from tooltune.errors import ConfigError, DocumentError
-from tooltune.safeload import read_yaml
+from tooltune.safeload import load_config
 from tooltune.registry.metrics import Breakdown, EvalMetrics
 
 GLOBAL = "global"
@@ -84,27 +83,12 @@ class GateConfig(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> GateConfig:
-        """Read a YAML file: the fields at top level, or under a ``gates:`` key."""
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"{path}: gate config not found.")
-        try:
-            data = read_yaml(path) or {}
-        except DocumentError as e:
-            raise ConfigError(str(e)) from e
-        if isinstance(data, dict) and isinstance(data.get("gates"), dict):
-            data = data["gates"]
-        return cls.parse(data, where=str(path))
+        """Read a YAML file: the fields at top level, or under a ``gates:`` key (a pipeline.yaml's
+        section); every problem listed with its line, as for every other config file."""
+        def unwrap(data: dict[str, Any]) -> dict[str, Any]:
+            return data["gates"] if isinstance(data.get("gates"), dict) else data
 
-    @classmethod
-    def parse(cls, data: Any, *, where: str = "gates") -> GateConfig:
-        """Validate a dict; one ``ConfigError`` lists every bad field as ``where: field: problem``."""
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or '(root)'}: {err['msg']} (got {err.get('input')!r})"
-                                 for err in e.errors())
-            raise ConfigError(f"{where}: {problems}. Allowed fields: {', '.join(cls.model_fields)}.") from e
+        return load_config(cls, path, prepare=unwrap)
 
 
 class Outcome(str, enum.Enum):
