@@ -90,7 +90,7 @@ def chat(url: str, tool: str, query: str, tools: list[dict]) -> httpx.Response:
 
 def run_calls(shop_url: str, calls: list[dict]) -> list:
     """What the client does with the answer: run each call on the live shop server."""
-    from tooltune.eval.agent import execute_call
+    from tooltune.runtime.agent import execute_call
     from tooltune.serve.chat import connect
 
     async def main():

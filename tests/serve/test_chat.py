@@ -111,7 +111,7 @@ def test_endpoint_tool_results_come_back_to_the_server_as_feedback(server, serve
     /v1/feedback and the server's log line for that response now carries it."""
     import anyio
 
-    from tooltune.eval.agent import Conversation, execute_call
+    from tooltune.runtime.agent import Conversation, execute_call
     from tooltune.serve.chat import EndpointModel, connect
 
     tool = next(t for t in shop_tools if t.name == "get_customer_by_email")

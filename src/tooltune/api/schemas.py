@@ -23,6 +23,7 @@ from tooltune.registry import (
     JobRecord,
     ModelRecord,
 )
+from tooltune.runtime.settings import BatchSize, MaxNewTokens
 
 ImportFormat = Literal[tuple(FORMATS)]  # type: ignore[valid-type]
 ExportFormat = Literal[tuple(EXPORT_FORMATS)]  # type: ignore[valid-type]
@@ -106,8 +107,10 @@ class EvaluationRequest(_Body):
     dataset: Name = Field(description="Version of a registered dataset.")
     split: EvalSplit = "test_phrasing"
     limit: int | None = Field(None, gt=0, le=100_000, description="Evaluate at most this many examples.")
-    max_new_tokens: int = Field(128, gt=0, le=4096)
-    batch_size: int = Field(8, gt=0, le=256)
+    # GenerationSettings' fields, capped so that one request body cannot ask the worker for unbounded work;
+    # max_new_tokens has defaulted to 128 here since the API's first version (9808780), and still does.
+    max_new_tokens: Annotated[MaxNewTokens, Field(le=4096)] = 128
+    batch_size: Annotated[BatchSize, Field(le=256)] = 8
     baseline: Name | None = Field(
         None, description="Compare with this model (name@version); default: the deployed version of the same name, if any.")
     gates: GateConfig | None = Field(None, description="Gate thresholds (default: GateConfig's).")

@@ -9,6 +9,10 @@ import typer
 
 from tooltune.cli.console import console
 from tooltune.runtime.prefix import DEFAULT_PREFIX_CACHE_MB
+from tooltune.runtime.settings import GenerationSettings, setting_help
+
+GENERATION = GenerationSettings()
+"""The generation settings' defaults: the options' defaults, as ``EvalConfig``'s."""
 
 app = typer.Typer(help="Evaluate a model on built data (default), on BFCL, or score outputs made elsewhere.")
 
@@ -26,13 +30,13 @@ def eval_cmd(
     adapter: Annotated[Optional[Path], typer.Option(help="Run dir of a trained adapter (or full weights).")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Folder written by `data build`.")] = None,
     split: Annotated[Optional[str], typer.Option(help="Comma-separated splits (default: every test split and holdout).")] = None,
-    constrained: Annotated[bool, typer.Option(help="Grammar-constrained decoding from the offered tools' schemas.")] = False,
-    batch_size: Annotated[int, typer.Option(help="Prompts generated together.")] = 8,
-    max_new_tokens: Annotated[int, typer.Option(help="Generation limit per turn.")] = 256,
+    constrained: Annotated[bool, typer.Option(help=setting_help("constrained"))] = GENERATION.constrained,
+    batch_size: Annotated[int, typer.Option(help=setting_help("batch_size"))] = GENERATION.batch_size,
+    max_new_tokens: Annotated[int, typer.Option(help=setting_help("max_new_tokens"))] = GENERATION.max_new_tokens,
     limit: Annotated[Optional[int], typer.Option(help="At most this many examples per split.")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Folder for results.jsonl and metrics.json.")] = None,
-    tool_listing: Annotated[str, typer.Option(help="model, schema or compact: how a model on tooltune's built-in template sees the tools (see EvalConfig).")] = "model",
-    dtype: Annotated[str, typer.Option(help="auto (bf16 only where it is faster here; `tooltune status` shows the choice), fp32, bf16 or fp16.")] = "auto",
+    tool_listing: Annotated[str, typer.Option(help=setting_help("tool_listing"))] = GENERATION.tool_listing,
+    dtype: Annotated[str, typer.Option(help=setting_help("dtype"))] = GENERATION.dtype,
     prefix_cache_mb: Annotated[int, typer.Option(help="MiB of cached prompt prefixes (system turn + tool listing); 0 turns prefix caching off.")] = DEFAULT_PREFIX_CACHE_MB,
 ) -> None:
     """Run a model on the test splits: batched greedy generation, the serving parser, BFCL-style matching."""
@@ -56,16 +60,18 @@ def eval_bfcl(
     adapter: Annotated[Optional[Path], typer.Option(help="Run dir of a trained adapter.")] = None,
     limit: Annotated[Optional[int], typer.Option(help="At most this many cases.")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Folder for results.jsonl and metrics.json.")] = None,
-    tool_listing: Annotated[str, typer.Option(help="model, schema or compact (see `tooltune eval --help`).")] = "model",
-    dtype: Annotated[str, typer.Option(help="auto (bf16 only where it is faster here), fp32, bf16 or fp16.")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Prompts generated together.")] = 8,
-    max_new_tokens: Annotated[int, typer.Option(help="Generation limit per turn.")] = 256,
+    tool_listing: Annotated[str, typer.Option(help=setting_help("tool_listing"))] = GENERATION.tool_listing,
+    dtype: Annotated[str, typer.Option(help=setting_help("dtype"))] = GENERATION.dtype,
+    batch_size: Annotated[int, typer.Option(help=setting_help("batch_size"))] = GENERATION.batch_size,
+    max_new_tokens: Annotated[int, typer.Option(help=setting_help("max_new_tokens"))] = GENERATION.max_new_tokens,
 ) -> None:
     """Run a model on a BFCL v4 category (data from the bfcl-eval package) and score it with tooltune's matcher."""
     from tooltune.eval.bfcl import run_bfcl
+    from tooltune.safeload import validate_config
 
-    metrics = run_bfcl(category, model, adapter=adapter, limit=limit, output_dir=output, tool_listing=tool_listing,
-                       dtype=dtype, batch_size=batch_size, max_new_tokens=max_new_tokens)
+    given = {"tool_listing": tool_listing, "dtype": dtype, "batch_size": batch_size, "max_new_tokens": max_new_tokens}
+    settings = validate_config(GenerationSettings, given, source="eval bfcl options")
+    metrics = run_bfcl(category, model, adapter=adapter, limit=limit, output_dir=output, settings=settings)
     _print_metrics(metrics, f"BFCL {category}: {model}")
 
 

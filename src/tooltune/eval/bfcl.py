@@ -20,6 +20,7 @@ from tooltune.eval.metrics import Metrics
 from tooltune.eval.runner import evaluate_examples
 from tooltune.eval.score import ScoreResult, write_results
 from tooltune.formats.chat import use_tool_listing
+from tooltune.runtime.settings import GenerationSettings
 
 
 def run_bfcl(
@@ -28,21 +29,17 @@ def run_bfcl(
     adapter: str | Path | None = None,
     limit: int | None = None,
     *,
-    batch_size: int = 8,
-    max_new_tokens: int = 256,
-    constrained: bool = False,
+    settings: GenerationSettings | None = None,
     output_dir: str | Path | None = None,
-    device: str = "auto",
-    dtype: str = "auto",
-    tool_listing: str = "model",
 ) -> Metrics:
     """Evaluate ``model`` (optionally with ``adapter``) on BFCL v4 ``category`` (e.g.
-    ``simple_python``; see ``tooltune.data.io.bfcl.CATEGORIES``), on the first ``limit`` cases.
+    ``simple_python``; see ``tooltune.data.io.bfcl.CATEGORIES``), on the first ``limit`` cases,
+    placed and generating as ``settings`` say (default: :class:`GenerationSettings`' defaults, as
+    ``tooltune eval``'s; ``tool_listing`` evaluates a base on a tuned run's prompt bytes).
 
     Results carry the BFCL case id as ``origin`` and the category as ``split``; with
     ``output_dir`` they are written as ``results.jsonl`` + ``metrics.json``. Cases the importer
-    could not read are not scored; they raise when no case is left. ``tool_listing`` as in
-    :class:`~tooltune.eval.runner.EvalConfig` (evaluate a base on a tuned run's prompt bytes)."""
+    could not read are not scored; they raise when no case is left."""
     from tooltune.data.io import import_file
     from tooltune.runtime.model import load_model
 
@@ -51,10 +48,12 @@ def run_bfcl(
     if not examples:
         reasons = "; ".join(str(q.reason) for q in imported.quarantine[:3])
         raise DataError(f"bfcl category {category!r}: no case could be imported{': ' + reasons if reasons else ''}.")
-    loaded = load_model(model, adapter, device=device, dtype=dtype)
-    if tool_listing != "model":
-        use_tool_listing(loaded.tokenizer, tool_listing)
-    generator = Generator(loaded, max_new_tokens=max_new_tokens, batch_size=batch_size, constrained=constrained)
+    settings = settings or GenerationSettings()
+    loaded = load_model(model, adapter, device=settings.device, dtype=settings.dtype)
+    if settings.tool_listing != "model":
+        use_tool_listing(loaded.tokenizer, settings.tool_listing)
+    generator = Generator(loaded, max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size,
+                          constrained=settings.constrained)
     run = evaluate_examples(generator, examples, None, split=category)
     if output_dir is not None:
         write_results(ScoreResult(results=run.results, metrics=run.metrics), output_dir)

@@ -28,9 +28,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from tooltune.data.examples import Behavior, Example, read_jsonl
 from tooltune.data.split import SPLITS
@@ -42,13 +42,15 @@ from tooltune.eval.score import ScoreResult, score_output, write_results
 from tooltune.formats.chat import use_tool_listing
 from tooltune.tools.catalog import Tool, ToolCatalog
 from tooltune.runtime.machine import describe_machine, precision_name
+from tooltune.runtime.settings import GenerationSettings
 
 DEFAULT_SPLITS = ("test_phrasing", "test_zero_shot", "test_multistep", "holdout")
 RUN_FILE = "run.json"
 
 
-class EvalConfig(BaseModel):
-    """Everything ``tooltune eval`` needs; the CLI fills the same object."""
+class EvalConfig(GenerationSettings):
+    """Everything ``tooltune eval`` needs; the CLI fills the same object. Device, precision and
+    generation settings are :class:`~tooltune.runtime.settings.GenerationSettings`'."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -57,21 +59,11 @@ class EvalConfig(BaseModel):
     data_dir: Path = Field(Path("data"), description="Data build directory holding <split>.jsonl files and catalog.json.")
     catalog: Path | None = Field(None, description="Tool catalog the examples name their tools from; default: <data_dir>/catalog.json when it exists.")
     splits: list[str] = Field(default_factory=lambda: list(DEFAULT_SPLITS), description="Splits to evaluate; by default the three test splits and holdout, skipping files that are absent.")
-    batch_size: int = Field(8, gt=0, description="Prompts generated together (left-padded, sorted by length).")
-    max_new_tokens: int = Field(256, gt=0, description="Longest generated turn; longer outputs are cut and marked truncated.")
-    constrained: bool = Field(False, description="Decode under the offered tools' grammar, so every call parses (needs the constrained extra).")
     output_dir: Path = Field(Path("runs/eval"), description="Where results.jsonl, metrics.json and per-split directories are written.")
     limit: int | None = Field(None, gt=0, description="Evaluate at most this many examples per split (the first ones in each file).")
     split_limits: dict[str, int] = Field(default_factory=dict, description="Per-split override of limit, e.g. {test_multistep: 20}: agent-loop splits cost several generations per example.")
     agent: bool = Field(True, description="Also run sequence examples of demo services end to end through the agent loop.")
     agent_max_steps: int = Field(6, gt=0, description="Most model turns per agent-loop run.")
-    tool_listing: Literal["model", "schema", "compact"] = Field(
-        "model", description="For models on tooltune's built-in template (no tool support of their own, e.g. a "
-        "SmolLM2 base): list tools as JSON Schema or compact signatures (TrainConfig.tool_listing). 'model' keeps "
-        "what the model was saved with: a run's own listing, schema for a base. Set it to the tuned run's listing "
-        "to evaluate a base on the same prompt bytes.")
-    device: str = Field("auto", description="auto (CUDA when available), cpu, cuda, cuda:N.")
-    dtype: str = Field("auto", description="auto (bf16 where it is faster here: a bf16 GPU, or a CPU with AMX/AVX512-BF16 that the matmul probe confirms; else fp32; $TOOLTUNE_PRECISION overrides), fp32, bf16, fp16.")
     prefix_cache_mb: int = Field(
         DEFAULT_PREFIX_CACHE_MB, ge=0, description="MiB of prompt-prefix KV caches (system turn and tool listing, "
         "prefilled once and shared; outputs unchanged); 0 turns prefix caching off.")
@@ -95,13 +87,6 @@ class EvalConfig(BaseModel):
         bad = {s: n for s, n in value.items() if n < 1}
         if bad:
             raise ValueError(f"limits must be >= 1, got {bad}")
-        return value
-
-    @field_validator("dtype")
-    @classmethod
-    def _known_dtype(cls, value: str) -> str:
-        if value not in ("auto", "fp32", "bf16", "fp16"):
-            raise ValueError(f"expected auto, fp32, bf16 or fp16, got {value!r}")
         return value
 
 

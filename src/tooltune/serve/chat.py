@@ -1,7 +1,7 @@
 """``tooltune chat``: a model drives a live MCP server, optionally side by side with another.
 
 The server's tools are discovered (:func:`tooltune.tools.discover.discover`), then each query
-goes through :func:`tooltune.eval.agent.drive`, the evaluation's agent loop: every call the
+goes through :func:`tooltune.runtime.agent.drive`, the agent driver the evaluation uses too: every call the
 model makes is executed on the real server and its result fed back until the model answers in
 text. The model runs in this process (:class:`~tooltune.runtime.generate.Generator`, the
 evaluation's generation) or behind an OpenAI-compatible ``endpoint`` (``tooltune serve``,
@@ -35,8 +35,8 @@ from pydantic import BaseModel, Field
 
 from tooltune.data.log_writer import LogWriter
 from tooltune.errors import ConfigError, DiscoveryError
-from tooltune.eval.agent import Conversation, TurnModel, drive
 from tooltune.formats.base import CallFormat, get_format
+from tooltune.runtime.agent import Conversation, TurnModel, drive
 from tooltune.tools.call import ToolCall
 from tooltune.tools.catalog import Tool, ToolCatalog
 from tooltune.tools.mcp_client import MCPClient

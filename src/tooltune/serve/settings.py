@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from tooltune.errors import ConfigError
 from tooltune.runtime.prefix import DEFAULT_PREFIX_CACHE_MB
+from tooltune.runtime.settings import Constrained, Device, Dtype, MaxNewTokens
 from tooltune.httpguard import GuardFields
 from tooltune.tools.sources import ServiceSource
 
@@ -34,10 +35,13 @@ class ServeSettings(GuardFields):
         description="Served name → run directory. LoRA runs load onto the one base; full-weights runs load on their own.")
     registry_url: str | None = Field(
         None, description="Model registry database; `model` may then be NAME, NAME@VERSION (deployed version per service).")
-    constrained: bool = Field(False, description="Decode every turn under the grammar of the offered tools (llguidance).")
-    max_new_tokens: int = Field(256, ge=1, description="Default and upper bound of a request's max_tokens.")
-    device: str = Field("auto", description="auto, cpu, cuda, cuda:N.")
-    dtype: str = Field("auto", description="auto (bf16 only where it is faster here, see `tooltune status`), fp32, bf16, fp16.")
+    # GenerationSettings' device, dtype, max_new_tokens and constrained; a server batches by max_batch
+    # and keeps each model's own tool listing, so it takes no batch_size or tool_listing.
+    constrained: Constrained = False
+    max_new_tokens: Annotated[
+        MaxNewTokens, Field(description="Default and upper bound of a request's max_tokens.")] = 256
+    device: Device = "auto"
+    dtype: Dtype = "auto"
     host: str = Field("127.0.0.1", description="Interface to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="Port to listen on (0: any free port).")
     engine: Engine = Field("transformers", description="transformers: this process serves; vllm: launch `vllm serve`.")

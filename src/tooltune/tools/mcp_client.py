@@ -1,7 +1,7 @@
 """The one MCP client: connect to a server, list its tools, call one, decode the result.
 
 Discovery (:mod:`tooltune.tools.discover`), the data chains (:mod:`tooltune.data.sequences`), the
-agent loop (:mod:`tooltune.eval.agent`) and ``tooltune chat`` all talk to MCP servers through
+agent loop (:mod:`tooltune.runtime.agent`) and ``tooltune chat`` all talk to MCP servers through
 :class:`MCPClient`, a thin layer over the official SDK's ``mcp.client.Client``. A server is reached
 one of three ways:
 

@@ -14,12 +14,13 @@ directory, as for any command-line tool, not relative to the YAML file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from tooltune.runtime.settings import BatchSize, MaxNewTokens
 from tooltune.safeload import load_yaml, read_config_file, validate_config
 
 Method = Literal["lora", "qlora", "full"]
@@ -134,8 +135,11 @@ class PromptSettings(BaseModel):
         description="Run the base model on val.jsonl and add train examples of the kinds (category, tool) it "
         "fails; val examples themselves never enter the prompt.",
     )
-    batch_size: int = Field(8, gt=0, description="Validation conversations generated per batch when mining failures.")
-    max_new_tokens: int = Field(256, gt=0, description="Generation limit per validation answer (greedy).")
+    # GenerationSettings' fields, described for what mining does with them.
+    batch_size: Annotated[
+        BatchSize, Field(description="Validation conversations generated per batch when mining failures.")
+    ] = 8
+    max_new_tokens: Annotated[MaxNewTokens, Field(description="Generation limit per validation answer (greedy).")] = 256
 
 
 class TrainConfig(BaseModel):
