@@ -57,6 +57,13 @@ def test_errors_print_type_and_message_and_exit_1(tmp_path):
     assert "CatalogError" in result.stderr and "bad.json" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", [["eval", "--data", "d", "-o", "out"], ["eval", "bfcl", "--category", "simple_python"]])
+def test_eval_options_out_of_range_are_named_before_any_model_loads(command, tmp_path):
+    result = run(*command, "--model", str(tmp_path / "no-model"), "--dtype", "fp8", "--batch-size", "0", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "ConfigError" in result.stderr and "dtype" in result.stderr and "batch_size" in result.stderr
+
+
 def test_data_build_with_corrupt_curated_file_quarantines_and_finishes(shop_catalog, tmp_path):
     corrupt = Path(__file__).parent / "fixtures" / "curated" / "shop_corrupt.yaml"
     out = tmp_path / "data"

@@ -45,11 +45,14 @@ def eval_cmd(
     if not (model and data and output):
         raise typer.BadParameter("give --model, --data and -o (or a subcommand: bfcl, score).")
     from tooltune.eval.runner import EvalConfig, run_eval
+    from tooltune.safeload import validate_config
 
     given = {"splits": split.split(",")} if split else {}
-    result = run_eval(EvalConfig(model=model, adapter=adapter, data_dir=data, output_dir=output, constrained=constrained,
-                                 batch_size=batch_size, max_new_tokens=max_new_tokens, limit=limit,
-                                 tool_listing=tool_listing, dtype=dtype, prefix_cache_mb=prefix_cache_mb, **given))
+    config = validate_config(EvalConfig, dict(
+        model=model, adapter=adapter, data_dir=data, output_dir=output, constrained=constrained, batch_size=batch_size,
+        max_new_tokens=max_new_tokens, limit=limit, tool_listing=tool_listing, dtype=dtype,
+        prefix_cache_mb=prefix_cache_mb, **given), source="eval options")
+    result = run_eval(config)
     _print_metrics(result.metrics, f"{model}{' + ' + str(adapter) if adapter else ''} → {output}")
 
 
