@@ -63,13 +63,14 @@ def test_accelerate_configs_load(name, kind):
 
 @pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun is not installed next to this Python")
 def test_ranks_that_measure_different_step_times_stop_at_the_same_step(tiny_base, tmp_path):
-    # Rank 0's fake clock: 10 s a step, 6 steps fit in a minute; rank 1's: 20 s a step, the budget
-    # is spent at its 4th step. One rank stopping early would leave the other waiting in a collective.
+    # Rank 0's fake clock: 10 s a step, 12 steps fit in 2 minutes; rank 1's: 20 s a step, the budget
+    # is spent at its 10th (measuring) step. One rank stopping early would leave the other waiting
+    # in a collective.
     run_dir, logs = tmp_path / "run", tmp_path / "logs"
     config = tmp_path / "train.yaml"
     config.write_text(yaml.safe_dump({
-        "base_model": str(tiny_base), "data_dir": str(TRAIN_DATA), "output_dir": str(run_dir), "max_steps": 12,
-        "max_minutes": 1.0, "batch_size": 2, "grad_accum": 1, "eval_steps": 100, "save_steps": 100,
+        "base_model": str(tiny_base), "data_dir": str(TRAIN_DATA), "output_dir": str(run_dir), "max_steps": 24,
+        "max_minutes": 2.0, "batch_size": 2, "grad_accum": 1, "eval_steps": 100, "save_steps": 100,
         "logging_steps": 1, "learning_rate": 1e-2, "gradient_checkpointing": False,
     }))
     proc = subprocess.run(
@@ -81,7 +82,7 @@ def test_ranks_that_measure_different_step_times_stop_at_the_same_step(tiny_base
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    # Rank 1 at its 4th step: 20 s/step, 100 s of 60 spent -> no step left; rank 0 would take 6.
-    assert manifest["training"]["global_step"] == 4
-    assert manifest["training"]["time_budget"]["chosen_steps"] == 4
+    # Rank 1 at its 10th step: 20 s/step, 200 s of 120 spent -> no step left; rank 0 would take 12.
+    assert manifest["training"]["global_step"] == 10
+    assert manifest["training"]["time_budget"]["chosen_steps"] == 10
 

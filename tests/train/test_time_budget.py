@@ -28,33 +28,34 @@ def _lrs(run_dir):
 def test_the_steps_that_fit_the_budget_become_the_run_and_its_schedule_ends_there(quick_config, ten_seconds_per_call):
     from tooltune.train import train
 
-    # Begin at t=10, steps end at 20, 30, 40, 50: 10 s a step (the first step is left out of the
-    # rate), 40 s spent, 20 s of the minute left: two more steps, the run ends at step 6 of 12.
-    config = quick_config(max_steps=12, max_minutes=1.0, warmup_ratio=0.25, save_steps=100, eval_steps=100)
+    # Begin at t=10, the 10 measured steps end at 20 ... 110: 10 s a step (the first step is left
+    # out of the rate), 100 s spent, 20 s of the 2 minutes left: two more steps, the run ends at
+    # step 12 of 24.
+    config = quick_config(max_steps=24, max_minutes=2.0, warmup_ratio=0.25, save_steps=100, eval_steps=100)
     result = train(config, progress=False)
 
-    assert result.global_step == 6
+    assert result.global_step == 12
     manifest = json.loads(result.manifest_path.read_text())
-    assert manifest["training"]["time_budget"] == {"minutes": 1.0, "planned_steps": 12, "chosen_steps": 6, "step_s": 10.0}
-    assert manifest["training"]["max_steps"] == 6
-    # After the measurement, the rate is the cosine of a 6-step run (warm-up 2 = 0.25 of 6, rounded up),
-    # not the first half of the 12-step one: the run decays as a planned 6-step run would.
-    reference = _scheduler("cosine", total=6, warmup=2)
+    assert manifest["training"]["time_budget"] == {"minutes": 2.0, "planned_steps": 24, "chosen_steps": 12, "step_s": 10.0}
+    assert manifest["training"]["max_steps"] == 12
+    # After the measurement, the rate is the cosine of a 12-step run (warm-up 3 = 0.25 of 12), not
+    # the first half of the 24-step one: the run decays as a planned 12-step run would.
+    reference = _scheduler("cosine", total=12, warmup=3)
     lrs = _lrs(config.output_dir)
-    for step in (5, 6):  # the steps after the measurement; a logged lr is the one its step used
+    for step in (11, 12):  # the steps after the measurement; a logged lr is the one its step used
         assert lrs[step] == pytest.approx(1e-2 * reference.lr_lambdas[0](step - 1))
-    assert lrs[6] < 0.2 * 1e-2
+    assert lrs[12] < 0.05 * 1e-2
 
 
 def test_a_budget_that_fits_every_step_changes_nothing(quick_config, ten_seconds_per_call):
     from tooltune.train import train
 
-    config = quick_config(max_steps=6, max_minutes=10.0, save_steps=100, eval_steps=100)
+    config = quick_config(max_steps=12, max_minutes=10.0, save_steps=100, eval_steps=100)
     result = train(config, progress=False)
 
-    assert result.global_step == 6
+    assert result.global_step == 12
     budget = json.loads(result.manifest_path.read_text())["training"]["time_budget"]
-    assert budget["planned_steps"] == budget["chosen_steps"] == 6
+    assert budget["planned_steps"] == budget["chosen_steps"] == 12
 
 
 def _scheduler(name, *, total, warmup):

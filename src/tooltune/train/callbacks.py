@@ -107,9 +107,11 @@ class TimeBudget(TrainerCallback):
     and the learning-rate schedule is laid over that length, so the run still warms up and decays
     fully instead of stopping in the middle of its schedule. The first step is left out of the
     rate: it pays for warm-up (allocations, autocast caches, the first checkpoint's directory).
+    Ten steps, not fewer: on the demo (bf16, AMX Xeon) steps 2-4 averaged 5.35 s against 4.6 s
+    over the whole run (rows differ in length), and a 4-step probe gave away 10 of 150 steps.
     """
 
-    def __init__(self, minutes: float, probe_steps: int = 4) -> None:
+    def __init__(self, minutes: float, probe_steps: int = 10) -> None:
         self.budget_s = minutes * 60.0
         self.probe_steps = max(2, probe_steps)
         self.planned: int | None = None  # max_steps before the budget
