@@ -6,7 +6,7 @@ import pytest
 import tooltune
 from tooltune.data.curated import load_curated
 from tooltune.data.examples import Behavior, Quality, Source
-from tooltune.data.quarantine import QuarantineRecord, read_quarantine, write_quarantine
+from tooltune.data.quarantine import QuarantineRecord, read_quarantine, replace_quarantine, write_quarantine
 from tooltune.errors import DataError
 from tooltune.tools.catalog import ToolCatalog
 
@@ -175,6 +175,14 @@ def test_quarantine_file_round_trip(corrupt, tmp_path):
     back = read_quarantine(path)
     assert len(back) == 10 and back[-1] == QuarantineRecord(source="x.jsonl:1", reason=["bad"], record="raw")
     assert back[0].record == json.loads(json.dumps(corrupt.quarantine[0].record))
+
+
+def test_a_commands_quarantine_file_holds_only_its_last_run(corrupt, tmp_path):
+    path = tmp_path / "examples.quarantine.jsonl"
+    replace_quarantine(corrupt.quarantine, path)
+    assert replace_quarantine(corrupt.quarantine[:2], path) == path
+    back = read_quarantine(path)  # the rerun's two records, not appended to the first run's nine
+    assert [r.source for r in back] == [r.source for r in corrupt.quarantine[:2]]
 
 
 # ---------------------------------------------------------------- other keys and formats

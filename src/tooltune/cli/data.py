@@ -61,15 +61,13 @@ def data_import(
     """Import a public or exported dataset into tooltune examples; bad records go to quarantine."""
     from tooltune.data.examples import write_jsonl
     from tooltune.data.io import import_file
-    from tooltune.data.quarantine import write_quarantine
+    from tooltune.data.quarantine import replace_quarantine
 
     result = import_file(format, source, quality=quality)
     written = write_jsonl(result.examples, output)
     message = f"Imported {written} examples → {output}"
     if result.quarantine:
-        quarantine = output.with_suffix(".quarantine.jsonl")
-        quarantine.unlink(missing_ok=True)
-        write_quarantine(result.quarantine, quarantine)
+        quarantine = replace_quarantine(result.quarantine, output.with_suffix(".quarantine.jsonl"))
         message += f"; {len(result.quarantine)} records quarantined → {quarantine}"
     console.print(message)
 
@@ -85,16 +83,14 @@ def data_export(
     from tooltune.data.build import catalog_beside
     from tooltune.data.examples import read_jsonl
     from tooltune.data.io import export_file
-    from tooltune.data.quarantine import write_quarantine
+    from tooltune.data.quarantine import replace_quarantine
     from tooltune.tools.catalog import ToolCatalog
 
     catalog = catalog or catalog_beside(file)
     result = export_file(format, list(read_jsonl(file)), output, catalog=ToolCatalog.load(catalog) if catalog else None)
     message = f"Exported {result.written} examples → {output}"
     if result.skipped:
-        skipped = output.with_name(output.name + ".skipped.jsonl")
-        skipped.unlink(missing_ok=True)
-        write_quarantine(result.skipped, skipped)
+        skipped = replace_quarantine(result.skipped, output.with_name(output.name + ".skipped.jsonl"))
         message += f"; {len(result.skipped)} could not be expressed in {format} → {skipped}"
     console.print(message)
 

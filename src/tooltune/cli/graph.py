@@ -79,14 +79,12 @@ def data_from_graph(
 
 def _validate(curated: Path, catalog_path: Path) -> None:
     from tooltune.data.curated import load_curated
-    from tooltune.data.quarantine import write_quarantine
+    from tooltune.data.quarantine import replace_quarantine
     from tooltune.tools.catalog import ToolCatalog
 
     load = load_curated(curated, ToolCatalog.load(catalog_path))
     message = f"Checked against {catalog_path}: {len(load.examples)} examples valid"
     if load.quarantine:
-        bad = curated.with_suffix(".quarantine.jsonl")
-        bad.unlink(missing_ok=True)
-        write_quarantine(load.quarantine, bad)
+        bad = replace_quarantine(load.quarantine, curated.with_suffix(".quarantine.jsonl"))
         message += f", {len(load.quarantine)} quarantined → {bad}"
     console.print(message)

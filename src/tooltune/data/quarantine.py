@@ -58,3 +58,13 @@ def read_quarantine(path: str | Path) -> list[QuarantineRecord]:
                 except ValidationError as e:
                     raise DataError(f"{path}:{lineno}: not a quarantine record: {e.errors()[0]['msg']}.") from e
     return out
+
+
+def replace_quarantine(records: Iterable[QuarantineRecord | dict[str, Any]], path: str | Path) -> Path:
+    """Write ``records`` as the whole quarantine file at ``path`` (a command's one-off output beside
+    what it wrote, so a rerun does not append to the last run's rejects); returns the path."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    write_quarantine(records, path)
+    return path
+
