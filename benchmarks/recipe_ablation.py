@@ -161,7 +161,9 @@ def main() -> None:
             print(f"{name}: removed {removed} training examples that share a request or template with the evaluation",
                   flush=True)
         started = time.perf_counter()
-        run_dir, seconds = train(lever_dir, data_dir, merged(demo["train"], lever.get("train", {})))
+        # The budget of a lever is its step count: the demo's max_minutes would cut long levers
+        # (2 epochs) to the demo's minutes on this machine, so it is lifted unless a lever sets it.
+        run_dir, seconds = train(lever_dir, data_dir, merged({**demo["train"], "max_minutes": None}, lever.get("train", {})))
         metrics = evaluate(lever_dir / "eval", demo["train"]["base_model"], run_dir, eval_dir,
                            merged(eval_settings, lever.get("eval", {})))
         rows.append(row(name, seconds / 60, metrics, _agent(lever_dir / "eval")))
