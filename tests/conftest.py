@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,23 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # tests/train/test_precision.py unsets it to test the choice itself.
 os.environ["TOOLTUNE_PRECISION"] = "fp32"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (free when asked) for a real server under test."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    """Terminate a server subprocess, and kill it if it has not exited after ``timeout`` s."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def build_tiny_tokenizer(chat_template: str | None = None):

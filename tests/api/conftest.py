@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import free_port
 from tests.registry.conftest import _pg_admin, _pg_schema, pg_admin_url  # noqa: F401 (pg_admin_url is a fixture)
 from tests.train.conftest import TRAIN_DATA, save_tiny_model
 
@@ -64,12 +64,6 @@ def db_url(request, tmp_path):
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'registry.db'}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LiveApi:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ import yaml
 
 from tooltune.data.examples import Behavior, ExpectedCall, Example, Provenance, Quality, Source, write_jsonl
 from tooltune.tools.catalog import Tool, ToolCatalog
+
+from tests.conftest import free_port
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 TOOLTUNE = str(Path(sys.executable).parent / "tooltune")
@@ -97,12 +98,6 @@ def write_service(root: Path, service: str, *, corrupt: bool = False, anonymized
             f.write(bad.model_dump_json(exclude_none=True) + "\n")
     write_jsonl(tests, folder / "tests.jsonl")
     return folder
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_publisher(folder: Path, service: str, port: int, db: Path, *, slow_s: float = 0.0, extra: list[str] = ()) -> subprocess.Popen:

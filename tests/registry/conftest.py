@@ -13,7 +13,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -28,14 +27,10 @@ from sqlalchemy.pool import NullPool
 
 from tooltune.registry.engine import normalize_url
 
+from tests.conftest import free_port
+
 PG_ENV = "TOOLTUNE_TEST_PG_URL"
 SKIP = f"PostgreSQL tests skipped: no server (install postgresql or set {PG_ENV})"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _start_postgres() -> tuple[str, Callable[[], None]] | str:
@@ -56,7 +51,7 @@ def _start_postgres() -> tuple[str, Callable[[], None]] | str:
             return "running as root and there is no 'postgres' user to run the server as"
         shutil.chown(base, "postgres")
         prefix = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
+    port = free_port()
     data, log = base / "data", base / "server.log"
     try:
         subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "tooltune", "-A", "trust",

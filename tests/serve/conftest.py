@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import free_port, stop_process
 
 TOOLTUNE = str(Path(sys.executable).parent / "tooltune")
 
@@ -90,12 +91,6 @@ def shop_tools(shop_command) -> list:
     return list(discover(mcp_stdio=shop_command))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(args: list[str], log: Path, timeout: float = 240) -> tuple[subprocess.Popen, str]:
     """Start `tooltune serve ARGS` on a free loopback port; wait until /health answers."""
     port = free_port()
@@ -119,12 +114,7 @@ def start_server(args: list[str], log: Path, timeout: float = 240) -> tuple[subp
 
 
 def stop_server(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_process(process, timeout=20)
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import free_port, stop_process
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, limit: float = 15.0) -> None:
@@ -55,12 +51,7 @@ def http_server() -> Iterator[Callable[..., int]]:
 
     yield start
     for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=5)
     errlog.close()
 
 
