@@ -1,7 +1,7 @@
 """The recipe ablation: each lever trained and evaluated the same way, one table.
 
     .venv/bin/python benchmarks/recipe_ablation.py --levers benchmarks/recipe_levers.yaml \
-        [--only NAME,NAME] [--workdir .tooltune/ablation] [--table docs-table.md]
+        [--only NAME [--only NAME ...]] [--workdir .tooltune/ablation] [--table docs-table.md]
 
 What is fixed for every lever (so that rows compare):
 
@@ -134,13 +134,17 @@ def row(name: str, minutes: float | None, metrics: dict[str, Any], agent: dict[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levers", type=Path, default=ROOT / "benchmarks" / "recipe_levers.yaml")
-    parser.add_argument("--only", help="comma-separated lever names (default: all)")
+    parser.add_argument("--only", action="append",
+                        help="a lever's name as in the levers file (names hold commas); repeatable (default: all)")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".tooltune" / "ablation")
     parser.add_argument("--table", type=Path, help="also write the table as Markdown here")
     args = parser.parse_args()
     print(machine_line(), flush=True)
 
     spec = read_yaml(args.levers)
+    wanted = set(args.only) if args.only else None
+    if wanted and wanted - set(spec["levers"]):
+        parser.error(f"--only: no lever named {sorted(wanted - set(spec['levers']))}; the levers: {list(spec['levers'])}")
     demo = read_yaml(DEMO)  # raw: each lever's data overrides are resolved against it in build_data
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +154,6 @@ def main() -> None:
     base = evaluate(workdir / "eval-base", demo["train"]["base_model"], None, eval_dir, eval_settings)
     rows = [row("base (no tuning)", None, base, _agent(workdir / "eval-base"))]
 
-    wanted = set(args.only.split(",")) if args.only else None
     for name, lever in spec["levers"].items():
         if wanted and name not in wanted:
             continue
