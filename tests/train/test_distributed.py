@@ -16,23 +16,30 @@ import yaml
 from tests.train.conftest import TRAIN_DATA
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _torchrun(module: str, tmp_path: Path, logs: Path, config: dict) -> None:
+    """``torchrun --nproc_per_node 2 -m MODULE --config train.yaml`` on ``config``; fails the test on a non-zero exit."""
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [str(TORCHRUN), "--nproc_per_node", "2", "--log-dir", str(logs), "--redirects", "3",
+         "-m", module, "--config", str(path), "--no-progress"],
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])},
+        capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 @pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun is not installed next to this Python")
 def test_two_processes_train_one_run_and_only_rank_0_writes_it(tiny_base, tmp_path):
     run_dir, logs = tmp_path / "run", tmp_path / "logs"
-    config = tmp_path / "train.yaml"
-    config.write_text(yaml.safe_dump({
+    _torchrun("tooltune.train", tmp_path, logs, {
         "base_model": str(tiny_base), "data_dir": str(TRAIN_DATA), "output_dir": str(run_dir), "max_steps": 3,
         "batch_size": 2, "grad_accum": 1, "eval_steps": 2, "save_steps": 2, "logging_steps": 1,
         "learning_rate": 1e-2, "gradient_checkpointing": False,
-    }))
-    proc = subprocess.run(
-        [str(TORCHRUN), "--nproc_per_node", "2", "--log-dir", str(logs), "--redirects", "3",
-         "-m", "tooltune.train", "--config", str(config), "--no-progress"],
-        env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=240,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    })
 
     # Both ranks ran to the end; only rank 0 printed the result.
     stdout = {int(p.parent.name): p.read_text() for p in logs.glob("*/attempt_0/*/stdout.log")}
@@ -67,20 +74,11 @@ def test_ranks_that_measure_different_step_times_stop_at_the_same_step(tiny_base
     # is spent at its 10th (measuring) step. One rank stopping early would leave the other waiting
     # in a collective.
     run_dir, logs = tmp_path / "run", tmp_path / "logs"
-    config = tmp_path / "train.yaml"
-    config.write_text(yaml.safe_dump({
+    _torchrun("tests.train.budget_clock_main", tmp_path, logs, {
         "base_model": str(tiny_base), "data_dir": str(TRAIN_DATA), "output_dir": str(run_dir), "max_steps": 24,
         "max_minutes": 2.0, "batch_size": 2, "grad_accum": 1, "eval_steps": 100, "save_steps": 100,
         "logging_steps": 1, "learning_rate": 1e-2, "gradient_checkpointing": False,
-    }))
-    proc = subprocess.run(
-        [str(TORCHRUN), "--nproc_per_node", "2", "--log-dir", str(logs), "--redirects", "3",
-         "-m", "tests.train.budget_clock_main", "--config", str(config), "--no-progress"],
-        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
-            [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])},
-        capture_output=True, text=True, timeout=240,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    })
     manifest = json.loads((run_dir / "manifest.json").read_text())
     # Rank 1 at its 10th step: 20 s/step, 200 s of 120 spent -> no step left; rank 0 would take 12.
     assert manifest["training"]["global_step"] == 10
