@@ -198,8 +198,9 @@ def _synthesize(
     multi_step: _MultiStep,
 ) -> tuple[list[Example], dict[str, int]]:
     knobs = (config.synth or SynthConfig()).model_copy(update={"n": config.synthetic, "seed": config.seed})
+    other = [tool for path in config.other_domain_tools for tool in ToolCatalog.load(path)]
     result = generate(catalog, knobs, curated=curated, vocabulary=vocabulary, chains=multi_step.chains,
-                      server_factory=multi_step.server_factory)
+                      server_factory=multi_step.server_factory, other_domains=other)
     return result.examples, result.dropped
 
 

@@ -26,6 +26,9 @@ class DataConfig(BaseModel):
     synthetic: int = Field(0, ge=0, description="How many synthetic examples to generate (0: none).")
     synth: SynthConfig | None = Field(
         None, description="Generation knobs (mix, typo_rate, distractors…, docs/synthetic-data.md); n and seed come from synthetic and seed.")
+    other_domain_tools: list[Path] = Field(
+        default_factory=list, description="Catalog JSON files of other domains' tools, never called: "
+        "synthesis offers them beside requests they cannot serve (synth.other_domains; docs/synthetic-data.md#other-domains).")
     logs: list[Path] = Field(default_factory=list, description="Production call logs: JSONL files or folders of them "
                              "(`tooltune serve --log-dir DIR` writes DIR/requests).")
     corrections: list[Path] = Field(default_factory=list, description="Corrections of production calls: JSONL or YAML "
@@ -102,7 +105,7 @@ def _resolved(config: DataConfig, base: Path, from_file: set[str]) -> dict[str, 
         value = getattr(config, name)
         if name in from_file and value is not None:
             update[name] = fix(value)
-    for name in ("curated", "logs", "corrections"):
+    for name in ("curated", "other_domain_tools", "logs", "corrections"):
         if name in from_file:
             update[name] = [fix(p) for p in getattr(config, name)]
     return update

@@ -43,7 +43,7 @@ from tooltune.data.sampling import sampler_for
 from tooltune.data.sequences import Chain, ChainRunner, Execution, ServerFactory, chains_for, fill_slots
 from tooltune.data.vocabulary import DomainVocabulary
 from tooltune.errors import ConfigError
-from tooltune.tools.catalog import ToolCatalog, canonical_json, content_hash
+from tooltune.tools.catalog import Tool, ToolCatalog, canonical_json, content_hash
 from tooltune.tools.mcp_client import quiet_mcp_logs
 
 BEHAVIORS = ("calls", "parallel", "multi_step", "clarify", "no_call")
@@ -88,6 +88,12 @@ class SynthConfig(BaseModel):
         "others, shuffled (nearly every example a different list).",
     )
     listing_variants: float = Field(0.25, ge=0, le=1, description="listing: service only. Share of examples offered a variant of their service's listing instead of the listing itself.")
+    other_domains: float = Field(
+        0.0, ge=0, le=1,
+        description="Share of no_call examples offered one to four tools of other domains (the data config's "
+        "other_domain_tools) instead of their own service's, beside a request none of them serves (chit-chat, or a "
+        "request for one of the catalog's own tools): the model learns to read the listing rather than call "
+        "whatever is offered (BFCL irrelevance). Needs other_domain_tools.")
     distractors_min: int = Field(0, ge=0, description="listing: sampled only. Fewest extra tools offered beside the called ones.")
     distractors_max: int = Field(4, ge=0, description="listing: sampled only. Most extra tools offered (fewer when the catalog is smaller).")
     teacher_url: str | None = Field(None, description="OpenAI-compatible endpoint (base URL, e.g. http://127.0.0.1:8000/v1) that paraphrases requests.")
@@ -125,7 +131,7 @@ class SynthResult(BaseModel):
 
 def generate(catalog: ToolCatalog, config: SynthConfig, *, curated: Sequence[Example] = (),
              vocabulary: DomainVocabulary | None = None, chains: Sequence[Chain] = (),
-             server_factory: ServerFactory | None = None) -> SynthResult:
+             server_factory: ServerFactory | None = None, other_domains: Sequence[Tool] = ()) -> SynthResult:
     """Generate ``config.n`` examples for ``catalog``.
 
     ``curated`` single-call examples become extra phrasing templates (their values swapped for
@@ -133,20 +139,30 @@ def generate(catalog: ToolCatalog, config: SynthConfig, *, curated: Sequence[Exa
     values the way users say them. ``chains`` are the caller's declared multi-step chains (the
     demo's are :data:`tooltune.demo.chains.CHAINS`); those whose tools are all in the catalog are
     executed on servers from ``server_factory`` (the demo's is :func:`tooltune.demo.build_server`).
-    Without a chain that fits, the multi_step share goes to single calls."""
+    Without a chain that fits, the multi_step share goes to single calls. ``other_domains`` are
+    tools never called, offered in ``config.other_domains`` of the no_call examples (carried inline:
+    they are in no catalog); their names must differ from the catalog's."""
     if not len(catalog):
         raise ConfigError("synth: the catalog has no tools; discover or load a catalog first.")
     if chains and server_factory is None:
         raise ConfigError("synth: chains were given without a server_factory to execute them on; pass both "
                           "(for the demo services: tooltune.demo.chains.CHAINS and tooltune.demo.build_server).")
+    if config.other_domains and not other_domains:
+        raise ConfigError("synth: other_domains is above 0 but no other-domain tools were given; list catalog files in "
+                          "the data config's other_domain_tools (the demo's: src/tooltune/demo/curated/other-domains.json) "
+                          "or set synth.other_domains to 0.")
+    clash = sorted({t.name for t in other_domains} & set(catalog.names))
+    if clash:
+        raise ConfigError(f"synth: other-domain tools {clash} have the names of catalog tools; an example could not "
+                          "tell them apart. Drop them from the other-domain file.")
     with _collector_paused():
-        return _generate(catalog, config, curated, vocabulary, chains, server_factory)
+        return _generate(catalog, config, curated, vocabulary, chains, server_factory, list(other_domains))
 
 
 def _generate(catalog: ToolCatalog, config: SynthConfig, curated: Sequence[Example], vocabulary: DomainVocabulary | None,
-              chains: Sequence[Chain], server_factory: ServerFactory | None) -> SynthResult:
+              chains: Sequence[Chain], server_factory: ServerFactory | None, other_domains: list[Tool]) -> SynthResult:
     started = time.perf_counter()
-    gen = _Generator(catalog, config, vocabulary)
+    gen = _Generator(catalog, config, vocabulary, other_domains)
     gen.add_curated(curated)
     counts = _counts(config)
     runnable = gen.chains(chains)
@@ -198,8 +214,10 @@ def _counts(config: SynthConfig) -> dict[str, int]:
 class _Generator:
     """Per-run state: the per-tool samplers and templates, counters, and the dedup set."""
 
-    def __init__(self, catalog: ToolCatalog, config: SynthConfig, vocabulary: DomainVocabulary | None):
+    def __init__(self, catalog: ToolCatalog, config: SynthConfig, vocabulary: DomainVocabulary | None,
+                 other_domains: list[Tool]):
         self.catalog = catalog
+        self.other_domains = other_domains
         self.config = config
         self.vocabulary = vocabulary
         self.phrasings = {t.name: phrasing_for(sampler_for(t, vocabulary), vocabulary) for t in catalog}
@@ -454,13 +472,17 @@ class _Generator:
                              clarify=_construct(Clarification, question=question, missing=missing), answer=question)
 
     def no_call(self, rng: random.Random, index: int) -> Example | None:
-        roll = rng.random()
-        kind = "chitchat"
-        for name, share in NO_CALL_KINDS:
-            if roll < share:
-                kind = name
-                break
-            roll -= share
+        # Drawn only when other domains are on, so that a config without them keeps its examples.
+        if self.config.other_domains and rng.random() < self.config.other_domains:
+            kind = "other_domain"
+        else:
+            roll = rng.random()
+            kind = "chitchat"
+            for name, share in NO_CALL_KINDS:
+                if roll < share:
+                    kind = name
+                    break
+                roll -= share
         example = getattr(self, f"_{kind}")(rng, index)
         if example is not None:
             example.meta["no_call_kind"] = kind
@@ -497,6 +519,31 @@ class _Generator:
         tools = self._offered(rng, [anchor], exclude=near)
         answer = f"I can't {ph.templates[0].action} with the tools I have here."
         return self._example(Behavior.NO_CALL, text, tools, [], meta, index, "no_call", answer=answer)
+
+    def _other_domain(self, rng: random.Random, index: int) -> Example | None:
+        """One to four tools of other domains, beside chit-chat or a request for one of the catalog's
+        own tools (none of which is offered). Worded like the other no_call kinds, under the same
+        template ids, so a phrasing held out for test stays held out here too."""
+        offered = rng.sample(self.other_domains, min(len(self.other_domains), rng.randint(1, 4)))
+        meta: dict[str, Any]
+        if rng.random() < 0.5:
+            prompt, answer = rng.choice(CHITCHAT)
+            meta = {"template_id": f"chitchat/{content_hash(prompt, 8)}"}
+            text = self._finish_text(_wrapped([(prompt, False)], rng), rng, meta)
+        else:
+            ph = self.phrasings[rng.choice(self.names)]
+            template = rng.choice(ph.sentences)
+            args = self._sample(ph, rng)
+            if args is None:
+                return None
+            meta = {"template_id": template.id, "register": template.register, "withheld_tool": ph.name}
+            text = self._finish_text(_wrapped(ph.render(template, args, rng), rng), rng, meta, template.register)
+            answer = f"I can't {ph.templates[0].action} with the tools I have here."
+        example = self._example(Behavior.NO_CALL, text, [], [], meta, index, "no_call", answer=answer)
+        example.meta["distractors"] = len(offered)
+        return example.model_copy(update={
+            "tools": [t.name for t in offered],
+            "inline_tools": [t.model_dump(include={"name", "description", "parameters"}) for t in offered]})
 
     def _unsupported_action(self, rng: random.Random, index: int) -> Example | None:
         ph = self.phrasings[rng.choice(self.names)]

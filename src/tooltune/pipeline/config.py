@@ -125,7 +125,7 @@ class PipelineConfig(BaseModel):
         config = load_config(cls, path)
         data = config.data.model_copy(update={  # the data files, as `data build --config` reads them
             key: [_under(path.parent, p) for p in getattr(config.data, key)]
-            for key in ("curated", "logs", "corrections") if key in config.data.model_fields_set})
+            for key in ("curated", "other_domain_tools", "logs", "corrections") if key in config.data.model_fields_set})
         collect = _under(path.parent, config.collect) if config.collect else None
         return config.model_copy(update={"work_dir": _under(path.parent, config.work_dir), "data": data, "collect": collect})
 

@@ -44,7 +44,7 @@ def build_data(config: PipelineConfig, catalog: ToolCatalog, note: Progress, ste
     from tooltune.demo import build_server
     from tooltune.demo.chains import CHAINS
 
-    files = [*config.data.curated, *config.data.logs, *config.data.corrections]
+    files = [*config.data.curated, *config.data.other_domain_tools, *config.data.logs, *config.data.corrections]
     key = content_hash({"catalog": catalog.hash, "data": section_fields(config.data), "files": [file_hash(p) for p in files]})
     out = config.work_dir / f"data-{key}"
 
