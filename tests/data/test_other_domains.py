@@ -62,11 +62,9 @@ def test_other_domain_examples_offer_only_foreign_tools_and_call_nothing(shop, o
         assert [t.name for t in e.offered_tools(catalog)] == e.tools
         assert example_problems(e, catalog, curated.vocabulary) == [], e.user_text
         assert Example.model_validate_json(e.model_dump_json()) == e
-    # Both kinds of request: chit-chat, and a request for a shop tool that is not offered.
-    withheld = [e for e in foreign if "withheld_tool" in e.meta]
-    assert withheld and len(withheld) < len(foreign)
-    assert all(e.meta["withheld_tool"] in catalog.names for e in withheld)
-    assert any(e.meta["template_id"].startswith("chitchat/") for e in foreign)
+    # Chit-chat only, under the chit-chat template ids (so a phrasing held out for test stays out).
+    assert all(e.meta["template_id"].startswith("chitchat/") and "withheld_tool" not in e.meta for e in foreign)
+    assert len({e.user_text for e in foreign}) > 20
 
 
 def test_no_share_keeps_every_example_as_it_was(shop, other):

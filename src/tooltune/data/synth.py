@@ -91,8 +91,8 @@ class SynthConfig(BaseModel):
     other_domains: float = Field(
         0.0, ge=0, le=1,
         description="Share of no_call examples offered one to four tools of other domains (the data config's "
-        "other_domain_tools) instead of their own service's, beside a request none of them serves (chit-chat, or a "
-        "request for one of the catalog's own tools): the model learns to read the listing rather than call "
+        "other_domain_tools) instead of their own service's, beside a request none of them serves (chit-chat): "
+        "the model learns to read the listing rather than call "
         "whatever is offered (BFCL irrelevance). Needs other_domain_tools.")
     distractors_min: int = Field(0, ge=0, description="listing: sampled only. Fewest extra tools offered beside the called ones.")
     distractors_max: int = Field(4, ge=0, description="listing: sampled only. Most extra tools offered (fewer when the catalog is smaller).")
@@ -520,25 +520,16 @@ class _Generator:
         answer = f"I can't {ph.templates[0].action} with the tools I have here."
         return self._example(Behavior.NO_CALL, text, tools, [], meta, index, "no_call", answer=answer)
 
-    def _other_domain(self, rng: random.Random, index: int) -> Example | None:
-        """One to four tools of other domains, beside chit-chat or a request for one of the catalog's
-        own tools (none of which is offered). Worded like the other no_call kinds, under the same
-        template ids, so a phrasing held out for test stays held out here too."""
+    def _other_domain(self, rng: random.Random, index: int) -> Example:
+        """One to four tools of other domains beside chit-chat, under the chit-chat template ids.
+
+        Chit-chat only: a request for one of the catalog's own tools beside other domains' tools
+        (answered "I can't …") taught the small demo model to refuse shop requests its own listing
+        serves (chains 30% → 10% in the ablation, docs/training.md)."""
         offered = rng.sample(self.other_domains, min(len(self.other_domains), rng.randint(1, 4)))
-        meta: dict[str, Any]
-        if rng.random() < 0.5:
-            prompt, answer = rng.choice(CHITCHAT)
-            meta = {"template_id": f"chitchat/{content_hash(prompt, 8)}"}
-            text = self._finish_text(_wrapped([(prompt, False)], rng), rng, meta)
-        else:
-            ph = self.phrasings[rng.choice(self.names)]
-            template = rng.choice(ph.sentences)
-            args = self._sample(ph, rng)
-            if args is None:
-                return None
-            meta = {"template_id": template.id, "register": template.register, "withheld_tool": ph.name}
-            text = self._finish_text(_wrapped(ph.render(template, args, rng), rng), rng, meta, template.register)
-            answer = f"I can't {ph.templates[0].action} with the tools I have here."
+        prompt, answer = rng.choice(CHITCHAT)
+        meta: dict[str, Any] = {"template_id": f"chitchat/{content_hash(prompt, 8)}"}
+        text = self._finish_text(_wrapped([(prompt, False)], rng), rng, meta)
         example = self._example(Behavior.NO_CALL, text, [], [], meta, index, "no_call", answer=answer)
         example.meta["distractors"] = len(offered)
         return example.model_copy(update={
