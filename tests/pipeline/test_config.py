@@ -84,7 +84,8 @@ def test_each_section_hashes_what_the_file_says_so_cache_keys_are_unchanged(path
     config = _with_resolved_base(PipelineConfig.load(path))
     assert section_fields(config.train) == {**raw["train"], "base_model": f"/resolved/{raw['train']['base_model']}"}
     assert section_fields(config.eval) == raw["eval"]
-    data = {**raw["data"], "curated": [str(CONFIGS.parent / Path(p).relative_to("..")) for p in raw["data"]["curated"]]}
+    data = {**raw["data"], **{key: [str(CONFIGS.parent / Path(p).relative_to("..")) for p in raw["data"][key]]
+                              for key in ("curated", "other_domain_tools") if key in raw["data"]}}
     assert section_fields(config.data) == data
 
 
@@ -95,4 +96,4 @@ def test_each_step_gets_its_stage_config_with_the_fields_the_file_set(tmp_path):
     assert (stage.model, stage.limit, stage.max_new_tokens, stage.split_limits) == ("m", 40, 160, {"test_multistep": 20})
     assert "splits" in stage.model_fields_set  # an explicitly named split that is missing is an error, not skipped
     data = config.data.stage(catalog=tmp_path / "catalog.json", output_dir=tmp_path / "data")
-    assert data.synth is not None and data.synth.mix.no_call == 0.2 and data.held_out_tools == ["get_customer_by_name"]
+    assert data.synth is not None and data.synth.mix.no_call == 0.15 and data.synth.other_domains == 0.4 and data.held_out_tools == ["get_customer_by_name"]
