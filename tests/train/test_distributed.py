@@ -19,14 +19,15 @@ TORCHRUN = Path(sys.executable).parent / "torchrun"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _torchrun(module: str, tmp_path: Path, logs: Path, config: dict) -> None:
+def _torchrun(module: str, tmp_path: Path, logs: Path, config: dict, env: dict | None = None) -> None:
     """``torchrun --nproc_per_node 2 -m MODULE --config train.yaml`` on ``config``; fails the test on a non-zero exit."""
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.run(
         [str(TORCHRUN), "--nproc_per_node", "2", "--log-dir", str(logs), "--redirects", "3",
          "-m", module, "--config", str(path), "--no-progress"],
-        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])},
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+             **(env or {})},
         capture_output=True, text=True, timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -84,3 +85,21 @@ def test_ranks_that_measure_different_step_times_stop_at_the_same_step(tiny_base
     assert manifest["training"]["global_step"] == 10
     assert manifest["training"]["time_budget"]["chosen_steps"] == 10
 
+
+
+@pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun is not installed next to this Python")
+def test_a_rank_that_slows_down_after_the_probe_shortens_the_run_for_both(tiny_base, tmp_path):
+    # Both probes choose step 12 of 24 (100 s spent, 20 s left at 10 s a step). Then rank 1 takes
+    # 20 s a step: after step 11 its last 10 steps average 11 s and only step 11 fits; rank 0
+    # (still 10 s) would take 12. Both must stop at 11, or rank 0 waits in a collective forever.
+    run_dir, logs = tmp_path / "run", tmp_path / "logs"
+    _torchrun("tests.train.budget_clock_main", tmp_path, logs, {
+        "base_model": str(tiny_base), "data_dir": str(TRAIN_DATA), "output_dir": str(run_dir), "max_steps": 24,
+        "max_minutes": 2.0, "batch_size": 2, "grad_accum": 1, "eval_steps": 100, "save_steps": 100,
+        "logging_steps": 1, "learning_rate": 1e-2, "gradient_checkpointing": False,
+    }, env={"BUDGET_CLOCK": "slowdown"})
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["training"]["global_step"] == 11
+    budget = manifest["training"]["time_budget"]
+    # Rank 0 writes the manifest: its own rate, the agreed step.
+    assert (budget["chosen_steps"], budget["shortened"]) == (11, [{"at_step": 11, "step_s": 10.0, "chosen_steps": 11}])

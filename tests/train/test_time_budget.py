@@ -36,7 +36,8 @@ def test_the_steps_that_fit_the_budget_become_the_run_and_its_schedule_ends_ther
 
     assert result.global_step == 12
     manifest = json.loads(result.manifest_path.read_text())
-    assert manifest["training"]["time_budget"] == {"minutes": 2.0, "planned_steps": 24, "chosen_steps": 12, "step_s": 10.0}
+    assert manifest["training"]["time_budget"] == {"minutes": 2.0, "planned_steps": 24, "chosen_steps": 12, "step_s": 10.0,
+                                                   "shortened": []}
     assert manifest["training"]["max_steps"] == 12
     # After the measurement, the rate is the cosine of a 12-step run (warm-up 3 = 0.25 of 12), not
     # the first half of the 24-step one: the run decays as a planned 12-step run would.
@@ -56,6 +57,28 @@ def test_a_budget_that_fits_every_step_changes_nothing(quick_config, ten_seconds
     assert result.global_step == 12
     budget = json.loads(result.manifest_path.read_text())["training"]["time_budget"]
     assert budget["planned_steps"] == budget["chosen_steps"] == 12
+
+
+def test_steps_that_slow_down_after_the_probe_shorten_the_run_to_the_budget(quick_config, monkeypatch):
+    from tooltune.train import train
+
+    # Begin at t=0; 10 s steps through the probe (ends 10 ... 100), then 20 s steps. The probe
+    # chooses step 18 (80 s left at 10 s); after each later step the last 10 steps' rate re-projects
+    # the end: step 11 (t=120, 11 s) -> 16, step 12 (t=140, 12 s) -> 15, step 13 (t=160, 13 s) -> 14,
+    # and step 14 ends at t=180: the 3-minute budget, not the 260 s step 18 would have taken.
+    times = iter([0.0, *[10.0 * i for i in range(1, 11)], *[100.0 + 20.0 * i for i in range(1, 30)]])
+    monkeypatch.setattr(callbacks, "_clock", lambda: next(times))
+    config = quick_config(max_steps=30, max_minutes=3.0, warmup_ratio=0.1, save_steps=100, eval_steps=100)
+    result = train(config, progress=False)
+
+    assert result.global_step == 14
+    budget = json.loads(result.manifest_path.read_text())["training"]["time_budget"]
+    assert (budget["chosen_steps"], budget["step_s"]) == (14, 10.0)
+    assert budget["shortened"] == [{"at_step": 11, "step_s": 11.0, "chosen_steps": 16},
+                                   {"at_step": 12, "step_s": 12.0, "chosen_steps": 15},
+                                   {"at_step": 13, "step_s": 13.0, "chosen_steps": 14}]
+    # Each shortening re-lays the schedule: the last step still runs at a nearly decayed rate.
+    assert _lrs(config.output_dir)[14] < 0.05 * 1e-2
 
 
 def _scheduler(name, *, total, warmup):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import deque
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -109,40 +110,60 @@ class TimeBudget(TrainerCallback):
     rate: it pays for warm-up (allocations, autocast caches, the first checkpoint's directory).
     Ten steps, not fewer: on the demo (bf16, AMX Xeon) steps 2-4 averaged 5.35 s against 4.6 s
     over the whole run (rows differ in length), and a 4-step probe gave away 10 of 150 steps.
+
+    Steps can also slow down after the probe (a busier machine, longer rows): the demo's r 64 run
+    probed 5.35 s a step and then averaged 6.25 s, 14.4 minutes for a 12.5-minute budget. So after
+    every later step the last ``window`` steps' time re-projects the end, and a run that would
+    overrun is shortened, its schedule re-laid again (never lengthened: the schedule has already
+    decayed for the chosen length).
     """
 
-    def __init__(self, minutes: float, probe_steps: int = 10) -> None:
+    def __init__(self, minutes: float, probe_steps: int = 10, window: int = 10) -> None:
         self.budget_s = minutes * 60.0
         self.probe_steps = max(2, probe_steps)
+        self.window = max(2, window)
         self.planned: int | None = None  # max_steps before the budget
         self.chosen: int | None = None
         self.step_s: float | None = None
+        self.shortened: list[dict[str, Any]] = []
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._begin = _clock()
-        self._first_step_end: float | None = None
+        # Step end times: the first step's end is the anchor of the rates (its own time is warm-up).
+        self._ends: deque[float] = deque(maxlen=self.window + 1)
         self._steps = 0
         self.planned = state.max_steps
 
     def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
         now = _clock()
         self._steps += 1
-        if self._steps == 1:
-            self._first_step_end = now
-        elif self.chosen is None and self._steps >= self.probe_steps:
-            self.step_s = (now - self._first_step_end) / (self._steps - 1)
-            fits = state.global_step + int((self.budget_s - (now - self._begin)) // self.step_s)
-            self.chosen = _agreed(max(state.global_step, min(state.max_steps, fits)))
+        self._ends.append(now)
+        if self.chosen is None and self._steps >= self.probe_steps:
+            self.step_s = (now - self._ends[0]) / (len(self._ends) - 1)
+            self.chosen = _agreed(self._fits(state, now, self.step_s, state.max_steps))
             if self.chosen < state.max_steps:
                 _stretch_schedule(lr_scheduler, state.max_steps, self.chosen)
                 state.max_steps = self.chosen
+        elif self.chosen is not None and state.global_step < self.chosen:
+            recent = (now - self._ends[0]) / (len(self._ends) - 1)
+            # Every rank reaches this on the same step (the choice is agreed), so the collective matches.
+            shorter = _agreed(self._fits(state, now, recent, self.chosen))
+            if shorter < self.chosen:
+                _stretch_schedule(lr_scheduler, self.chosen, shorter)
+                self.shortened.append({"at_step": state.global_step, "step_s": round(recent, 3), "chosen_steps": shorter})
+                self.chosen = state.max_steps = shorter
         if self.chosen is not None and state.global_step >= self.chosen:
             control.should_training_stop = True
+
+    def _fits(self, state, now: float, step_s: float, cap: int) -> int:
+        """The last step that ends inside the budget at ``step_s`` a step, between now and ``cap``."""
+        fits = state.global_step + int((self.budget_s - (now - self._begin)) // max(step_s, 1e-9))
+        return max(state.global_step, min(cap, fits))
 
     def summary(self) -> dict[str, Any]:
         """What the budget decided, for the run's manifest."""
         return {"minutes": self.budget_s / 60.0, "planned_steps": self.planned, "chosen_steps": self.chosen,
-                "step_s": round(self.step_s, 3) if self.step_s is not None else None}
+                "step_s": round(self.step_s, 3) if self.step_s is not None else None, "shortened": self.shortened}
 
 
 def _agreed(steps: int) -> int:
