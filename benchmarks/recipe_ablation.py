@@ -5,7 +5,10 @@
 
 What is fixed for every lever (so that rows compare):
 
-- **The evaluation.** One data build made from ``configs/demo-pipeline.yaml``'s ``data`` section
+- **The reference recipe.** The levers file's ``recipe`` (``data`` and ``train`` overrides of
+  ``configs/demo-pipeline.yaml``) pins the recipe its rows were measured against, so the rows stay
+  reproducible when the demo adopts a lever; every lever and the evaluation build start from it.
+- **The evaluation.** One data build made from the reference recipe's ``data`` section
   (its ``eval_data`` overrides, if any) is the evaluation set of every lever: its
   ``test_phrasing`` split (new phrasings of tools seen in training: calls, irrelevance, clarify)
   and its ``test_multistep`` split through the agent loop on the live demo server
@@ -57,7 +60,8 @@ def build_data(data: dict[str, Any], catalog: Path, out: Path) -> Path:
     from tooltune.demo.chains import CHAINS
 
     if not (out / "report.json").is_file():
-        files = {k: [str((DEMO.parent / p).resolve()) for p in data.get(k, [])] for k in ("curated", "logs", "corrections")}
+        files = {k: [str((DEMO.parent / p).resolve()) for p in data.get(k, [])]
+                 for k in ("curated", "other_domain_tools", "logs", "corrections")}
         build_dataset(build_config({**data, **{k: v for k, v in files.items() if v}, "catalog": catalog, "output_dir": out}),
                       chains=CHAINS, server_factory=build_server)
     return out
@@ -146,6 +150,8 @@ def main() -> None:
     if wanted and wanted - set(spec["levers"]):
         parser.error(f"--only: no lever named {sorted(wanted - set(spec['levers']))}; the levers: {list(spec['levers'])}")
     demo = read_yaml(DEMO)  # raw: each lever's data overrides are resolved against it in build_data
+    recipe = spec.get("recipe", {})
+    demo = {**demo, "data": merged(demo["data"], recipe.get("data", {})), "train": merged(demo["train"], recipe.get("train", {}))}
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     catalog = discover(workdir, demo)
