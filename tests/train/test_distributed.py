@@ -69,22 +69,26 @@ def test_accelerate_configs_load(name, kind):
         assert fsdp["fsdp_version"] == 2 and fsdp["fsdp_state_dict_type"] == "FULL_STATE_DICT"
 
 
-@pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun is not installed next to this Python")
-def test_ranks_that_measure_different_step_times_stop_at_the_same_step(tiny_base, tmp_path):
-    # Rank 0's fake clock: 10 s a step, 12 steps fit in 2 minutes; rank 1's: 20 s a step, the budget
-    # is spent at its 10th (measuring) step. One rank stopping early would leave the other waiting
-    # in a collective.
+def _budget_run(tiny_base, tmp_path, env: dict | None = None) -> dict:
+    """24 planned steps under a 2-minute budget, two ranks on budget_clock_main's fake clocks; the manifest."""
     run_dir, logs = tmp_path / "run", tmp_path / "logs"
     _torchrun("tests.train.budget_clock_main", tmp_path, logs, {
         "base_model": str(tiny_base), "data_dir": str(TRAIN_DATA), "output_dir": str(run_dir), "max_steps": 24,
         "max_minutes": 2.0, "batch_size": 2, "grad_accum": 1, "eval_steps": 100, "save_steps": 100,
         "logging_steps": 1, "learning_rate": 1e-2, "gradient_checkpointing": False,
-    })
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    }, env)
+    return json.loads((run_dir / "manifest.json").read_text())
+
+
+@pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun is not installed next to this Python")
+def test_ranks_that_measure_different_step_times_stop_at_the_same_step(tiny_base, tmp_path):
+    # Rank 0's fake clock: 10 s a step, 12 steps fit in 2 minutes; rank 1's: 20 s a step, the budget
+    # is spent at its 10th (measuring) step. One rank stopping early would leave the other waiting
+    # in a collective.
+    manifest = _budget_run(tiny_base, tmp_path)
     # Rank 1 at its 10th step: 20 s/step, 200 s of 120 spent -> no step left; rank 0 would take 12.
     assert manifest["training"]["global_step"] == 10
     assert manifest["training"]["time_budget"]["chosen_steps"] == 10
-
 
 
 @pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun is not installed next to this Python")
@@ -92,13 +96,7 @@ def test_a_rank_that_slows_down_after_the_probe_shortens_the_run_for_both(tiny_b
     # Both probes choose step 12 of 24 (100 s spent, 20 s left at 10 s a step). Then rank 1 takes
     # 20 s a step: after step 11 its last 10 steps average 11 s and only step 11 fits; rank 0
     # (still 10 s) would take 12. Both must stop at 11, or rank 0 waits in a collective forever.
-    run_dir, logs = tmp_path / "run", tmp_path / "logs"
-    _torchrun("tests.train.budget_clock_main", tmp_path, logs, {
-        "base_model": str(tiny_base), "data_dir": str(TRAIN_DATA), "output_dir": str(run_dir), "max_steps": 24,
-        "max_minutes": 2.0, "batch_size": 2, "grad_accum": 1, "eval_steps": 100, "save_steps": 100,
-        "logging_steps": 1, "learning_rate": 1e-2, "gradient_checkpointing": False,
-    }, env={"BUDGET_CLOCK": "slowdown"})
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = _budget_run(tiny_base, tmp_path, env={"BUDGET_CLOCK": "slowdown"})
     assert manifest["training"]["global_step"] == 11
     budget = manifest["training"]["time_budget"]
     # Rank 0 writes the manifest: its own rate, the agreed step.
