@@ -17,6 +17,10 @@ from tooltune.data.synth import SynthConfig
 from tooltune.safeload import read_config_file, validate_config
 
 
+FILE_LIST_FIELDS = ("curated", "other_domain_tools", "logs", "corrections")
+"""DataConfig's lists of input files: taken from a config file's folder when relative."""
+
+
 class DataConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -105,7 +109,7 @@ def _resolved(config: DataConfig, base: Path, from_file: set[str]) -> dict[str, 
         value = getattr(config, name)
         if name in from_file and value is not None:
             update[name] = fix(value)
-    for name in ("curated", "other_domain_tools", "logs", "corrections"):
+    for name in FILE_LIST_FIELDS:
         if name in from_file:
             update[name] = [fix(p) for p in getattr(config, name)]
     return update

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from tooltune.data.config import DataConfig
+from tooltune.data.config import FILE_LIST_FIELDS, DataConfig
 from tooltune.eval.runner import EvalConfig
 from tooltune.registry.gates import GateConfig
 from tooltune.safeload import load_config
@@ -125,7 +125,7 @@ class PipelineConfig(BaseModel):
         config = load_config(cls, path)
         data = config.data.model_copy(update={  # the data files, as `data build --config` reads them
             key: [_under(path.parent, p) for p in getattr(config.data, key)]
-            for key in ("curated", "other_domain_tools", "logs", "corrections") if key in config.data.model_fields_set})
+            for key in FILE_LIST_FIELDS if key in config.data.model_fields_set})
         collect = _under(path.parent, config.collect) if config.collect else None
         return config.model_copy(update={"work_dir": _under(path.parent, config.work_dir), "data": data, "collect": collect})
 

@@ -41,10 +41,11 @@ def discover(config: PipelineConfig, note: Progress, steps: list[StepRecord]) ->
 def build_data(config: PipelineConfig, catalog: ToolCatalog, note: Progress, steps: list[StepRecord]) -> tuple[Path, dict]:
     """``data build`` with the data section; keyed by the catalog, the section and the data files' contents."""
     from tooltune.data.build import build_dataset
+    from tooltune.data.config import FILE_LIST_FIELDS
     from tooltune.demo import build_server
     from tooltune.demo.chains import CHAINS
 
-    files = [*config.data.curated, *config.data.other_domain_tools, *config.data.logs, *config.data.corrections]
+    files = [path for key in FILE_LIST_FIELDS for path in getattr(config.data, key)]
     key = content_hash({"catalog": catalog.hash, "data": section_fields(config.data), "files": [file_hash(p) for p in files]})
     out = config.work_dir / f"data-{key}"
 
