@@ -12,7 +12,15 @@ from tooltune.data.examples import read_jsonl
 from tooltune.formats.chat import BUILTIN_TEMPLATE, use_tool_listing
 from tooltune.tools.catalog import ToolCatalog
 from tooltune.train.dataset import IGNORE_INDEX, tokenize_conversation, tokenize_split
-from tooltune.train.prefix_sharing import PAD_SEGMENT, PrefixSharedCollator, block_mask, mask_kind, shared_rows
+from tooltune.train.prefix_sharing import (
+    PAD_SEGMENT,
+    LayerMasks,
+    PrefixSharedCollator,
+    block_mask,
+    mask_kind,
+    shared_rows,
+    sliding_window,
+)
 
 # PEFT 0.21 reads model.is_gradient_checkpointing, deprecated by transformers 5.23: noise, not ours.
 PEFT_NOISE = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
@@ -58,12 +66,13 @@ def _loss_and_grads(model, compute):
     return loss.detach(), grads
 
 
-def _check_exact(model, tokenizer, convs, max_length, kind, *, loss_rtol=1e-5, grad_rtol=1e-4):
+def _check_exact(model, tokenizer, convs, max_length, kind, *, windows="model", loss_rtol=1e-5, grad_rtol=1e-4):
     rows, stats = shared_rows(convs, max_length)
     assert stats.shared_conversations >= 4 and stats.tokens < stats.unshared_tokens
     assert sum(s > 0 for r in rows["segment_ids"] for s in set(r)) == len(convs)  # every conversation once
     labelled = sum(sum(t != IGNORE_INDEX for t in c.labels[1:]) for c in convs)
-    collate = PrefixSharedCollator(tokenizer.pad_token_id, kind)
+    windows = sliding_window(model) if windows == "model" else windows
+    collate = PrefixSharedCollator(tokenizer.pad_token_id, kind, sliding_window=windows)
 
     def shared():
         batch = collate([{k: rows[k][i] for k in rows} for i in range(len(rows["input_ids"]))])
@@ -126,6 +135,43 @@ def test_shared_rows_give_the_full_fine_tuning_gradients_too(tiny_chat):
         p.requires_grad_(True)
     convs = _conversations(tok)
     _check_exact(base, tok, convs, max_length=max(len(c.input_ids) for c in convs) + 200, kind="bool")
+
+
+def _tiny_gemma3(tokenizer, impl):
+    """A random Gemma 3 text model whose sliding layers see 16 positions: far less than the listing."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, sliding_window=16, layer_types=["sliding_attention", "full_attention"],
+        max_position_embeddings=4096, bos_token_id=None, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, attn_implementation=impl)
+    torch.manual_seed(0)
+    return Gemma3ForCausalLM(config)
+
+
+@PEFT_NOISE
+@pytest.mark.parametrize("impl", ["sdpa", "eager"])
+def test_sliding_window_layers_see_the_window_they_see_alone(tiny_chat, impl):
+    """Gemma 3 mixes full and sliding-window layers; a single block mask would show its sliding
+    layers the whole listing (not exact: the one-by-one loss differs). One mask per layer type is."""
+    from peft import LoraConfig, get_peft_model
+
+    _, tok = tiny_chat
+    model = get_peft_model(_tiny_gemma3(tok, impl),
+                           LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False))
+    assert sliding_window(model) == (16, True)
+    kind, _ = mask_kind(model)
+    convs = _conversations(tok)
+    assert min(c.prefix_len for c in convs[:len(REQUESTS)]) > 16
+    max_length = max(len(c.input_ids) for c in convs) + 200
+    _check_exact(model, tok, convs, max_length, kind)
+    rows, _ = shared_rows(convs, max_length)
+    batch = PrefixSharedCollator(tok.pad_token_id, kind, sliding_window=(16, True))(
+        [{k: rows[k][0] for k in rows}])
+    assert isinstance(batch["attention_mask"], LayerMasks)
+    with pytest.raises(AssertionError):  # one mask for every layer, as before: not exact
+        _check_exact(model, tok, convs, max_length, kind, windows=None)
 
 
 def test_rows_respect_max_length_and_keep_every_conversation_once(tiny_chat):
@@ -241,6 +287,33 @@ def test_training_reads_shared_rows_and_records_what_they_saved(sharing_config):
     logged = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     tokens = [r["tokens_per_s"] for r in logged if "tokens_per_s" in r]
     assert tokens and all(t > 0 for t in tokens)  # real tokens counted, not attention-mask pairs
+
+
+@PEFT_NOISE
+def test_training_a_sliding_window_model_on_shared_rows(sharing_config, tmp_path):
+    """The per-layer-type masks go through TRL and PEFT to Gemma 3's layers (and TRL's token count)."""
+    import json
+
+    from tooltune.train import train
+
+    tok = build_tiny_tokenizer()
+    base = tmp_path / "gemma"
+    _tiny_gemma3(tok, "sdpa").save_pretrained(base)
+    tok.save_pretrained(base)
+    result = train(sharing_config(base_model=str(base)), progress=False)
+    rows = json.loads(result.manifest_path.read_text())["data"]["rows"]
+    assert rows["prefix_sharing"] is True and rows["saving"] > 1.5
+    assert torch.isfinite(torch.tensor(result.metrics["train_loss"])) and "eval_loss" in result.metrics
+
+
+def test_layers_a_block_mask_cannot_express_fall_back_to_plain_packing(tiny_chat):
+    base, _ = tiny_chat
+    base.config.layer_types = ["full_attention", "linear_attention"]
+    try:
+        kind, why = mask_kind(base)
+    finally:
+        del base.config.layer_types
+    assert kind is None and "linear_attention" in why and "packed whole" in why
 
 
 @PEFT_NOISE

@@ -24,6 +24,13 @@ The mask needs an attention implementation that takes a custom 4D mask: transfor
 only sequence lengths; flex attention wants its own BlockMask) fall back to TRL's padding-free
 packing, and the reason is logged.
 
+Sliding-window layers (Gemma 3: five of every six layers see the last 512 positions) get a mask
+of their own: a token there sees the prefix and its conversation only within the window, as it
+would alone. transformers hands a given 4D mask to every layer as it is, so one mask would let
+the sliding layers read the whole listing in training and a window of it in use; the collator
+passes one mask per layer type instead (:class:`LayerMasks`). Layer types a block mask cannot
+express (chunked or linear attention) fall back to plain packing.
+
 Rows are filled first-fit over a seeded shuffle of each prefix group's conversations, so a row
 mixes behaviours (calls, chains, clarifications, no-call answers).
 """
@@ -139,12 +146,15 @@ def _add_rows(rows: dict[str, list[list[int]]], prefix: list[int], suffixes: lis
         rows["segment_ids"].append(segments)
 
 
-def block_mask(segment_ids: Any, kind: str, dtype: Any = None) -> Any:
+def block_mask(segment_ids: Any, kind: str, dtype: Any = None, *, position_ids: Any = None,
+               window: int | None = None) -> Any:
     """The 4D attention mask ``(batch, 1, length, length)`` of rows of segment ids: a token sees
     the earlier tokens of its own segment and the row's prefix (segment 0); a padding token sees
     only itself (a fully masked query row would turn the softmax into NaN). ``kind`` "bool"
     (True = attend, for sdpa) or "float" (0 / most negative ``dtype`` value, added to the scores
-    by eager attention)."""
+    by eager attention). With a sliding ``window``, a token also sees only keys fewer than
+    ``window`` positions back (``position_ids``: the positions each token has alone), as a
+    sliding-window layer would show the conversation on its own."""
     import torch
 
     seg = segment_ids
@@ -154,21 +164,39 @@ def block_mask(segment_ids: Any, kind: str, dtype: Any = None) -> Any:
     same = (query == key) & (query != PAD_SEGMENT)
     prefix = (key == PREFIX_SEGMENT) & (query > PREFIX_SEGMENT)
     pad_self = (query == PAD_SEGMENT) & torch.eye(length, dtype=torch.bool, device=seg.device)
-    allowed = ((same | prefix) & causal) | pad_self
-    allowed = allowed[:, None]
+    allowed = (same | prefix) & causal
+    if window is not None:
+        allowed &= (position_ids[:, :, None] - position_ids[:, None, :]) < window
+    allowed = (allowed | pad_self)[:, None]
     if kind == "bool":
         return allowed
     dtype = dtype or torch.float32
     return torch.zeros(allowed.shape, dtype=dtype, device=seg.device).masked_fill(~allowed, torch.finfo(dtype).min)
 
 
-class PrefixSharedCollator:
-    """Pads a batch of shared rows and builds its block mask (see the module docstring)."""
+FULL_ATTENTION, SLIDING_ATTENTION = "full_attention", "sliding_attention"
+"""The layer types (``config.layer_types``) whose masks shared rows can express."""
 
-    def __init__(self, pad_token_id: int, kind: str, dtype: Any = None):
+
+class LayerMasks(dict):
+    """One mask per layer type, the form transformers takes for models that mix full and
+    sliding-window layers (Gemma 3): a single 4D mask would be given to every layer as it is, so
+    the sliding layers would see the whole listing in training and only a window of it in use."""
+
+    def sum(self) -> Any:
+        # TRL counts a batch's tokens as attention_mask.sum(); the collator's num_tokens replaces it.
+        return self[FULL_ATTENTION].sum()
+
+
+class PrefixSharedCollator:
+    """Pads a batch of shared rows and builds its block mask (see the module docstring); for a model
+    with sliding-window layers (``sliding_window``), the window's mask too (see :func:`sliding_window`)."""
+
+    def __init__(self, pad_token_id: int, kind: str, dtype: Any = None, *,
+                 sliding_window: tuple[int, bool] | None = None):
         if kind not in ("bool", "float"):
             raise ValueError(f"kind must be 'bool' or 'float', got {kind!r}")
-        self.pad_token_id, self.kind, self.dtype = pad_token_id, kind, dtype
+        self.pad_token_id, self.kind, self.dtype, self.sliding_window = pad_token_id, kind, dtype, sliding_window
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
@@ -178,22 +206,48 @@ class PrefixSharedCollator:
         def padded(key: str, value: int) -> Any:
             return torch.tensor([list(r[key]) + [value] * (length - len(r[key])) for r in rows], dtype=torch.long)
 
-        segments = padded("segment_ids", PAD_SEGMENT)
+        segments, positions = padded("segment_ids", PAD_SEGMENT), padded("position_ids", 0)
         return {
             "input_ids": padded("input_ids", self.pad_token_id),
             "labels": padded("labels", IGNORE_INDEX),
-            "position_ids": padded("position_ids", 0),
-            "attention_mask": block_mask(segments, self.kind, self.dtype),
+            "position_ids": positions,
+            "attention_mask": self._mask(segments, positions),
             # Real (unpadded) tokens: the trainer's throughput counter cannot read them off a 4D mask.
             "num_tokens": int((segments != PAD_SEGMENT).sum()),
         }
+
+    def _mask(self, segments: Any, positions: Any) -> Any:
+        if self.sliding_window is None:
+            return block_mask(segments, self.kind, self.dtype)
+        window, mixed = self.sliding_window
+        windowed = block_mask(segments, self.kind, self.dtype, position_ids=positions, window=window)
+        if not mixed:
+            return windowed
+        return LayerMasks({FULL_ATTENTION: block_mask(segments, self.kind, self.dtype), SLIDING_ATTENTION: windowed})
+
+
+def sliding_window(model: Any) -> tuple[int, bool] | None:
+    """``(window, mixed)`` for a model with sliding-window attention layers (``mixed``: beside
+    full-attention ones), or None where every layer attends to the whole sequence."""
+    config = model.config.get_text_config()
+    window = getattr(config, "sliding_window", None)
+    if window is None:
+        return None
+    types = set(getattr(config, "layer_types", None) or [SLIDING_ATTENTION])
+    if SLIDING_ATTENTION not in types:
+        return None
+    return window, FULL_ATTENTION in types
 
 
 def mask_kind(model: Any) -> tuple[str | None, str]:
     """The mask kind ``model``'s attention implementation takes, or None and why not."""
     impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
-    if impl in MASKABLE_ATTENTION:
-        return MASKABLE_ATTENTION[impl], f"attn_implementation={impl!r} takes a custom 4D mask"
-    return None, (f"attn_implementation={impl!r} does not take a custom 4D attention mask (only "
-                  f"{', '.join(MASKABLE_ATTENTION)} do), so conversations are packed whole (TRL padding-free) "
-                  "and each reads its own copy of the tool listing")
+    if impl not in MASKABLE_ATTENTION:
+        return None, (f"attn_implementation={impl!r} does not take a custom 4D attention mask (only "
+                      f"{', '.join(MASKABLE_ATTENTION)} do), so conversations are packed whole (TRL padding-free) "
+                      "and each reads its own copy of the tool listing")
+    other = set(getattr(model.config.get_text_config(), "layer_types", None) or []) - {FULL_ATTENTION, SLIDING_ATTENTION}
+    if other:
+        return None, (f"layer types {sorted(other)} attend in ways a block mask cannot express, so conversations are "
+                      "packed whole (TRL padding-free) and each reads its own copy of the tool listing")
+    return MASKABLE_ATTENTION[impl], f"attn_implementation={impl!r} takes a custom 4D mask"

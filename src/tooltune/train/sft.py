@@ -42,7 +42,7 @@ from tooltune.train.config import TrainConfig
 from tooltune.train.dataset import DatasetStats, TokenizedConversation, conversations_dataset, read_split, tokenize_split
 from tooltune.runtime.machine import describe_machine
 from tooltune.runtime.precision import precision_for
-from tooltune.train.prefix_sharing import PrefixSharedCollator, mask_kind, shared_rows
+from tooltune.train.prefix_sharing import PrefixSharedCollator, mask_kind, shared_rows, sliding_window
 from tooltune.runtime.quiet import settle_transformers
 
 logger = logging.getLogger(__name__)
@@ -258,7 +258,8 @@ def _build_trainer(config: TrainConfig, model: Any, tokenizer: Any, data: _Data,
     shared: dict[str, Any] = {}
     if kind is not None:
         # Rows are made here, whole: TRL must not re-pack or drop the position/segment columns.
-        shared = {"data_collator": PrefixSharedCollator(tokenizer.pad_token_id, kind, _compute_dtype(model))}
+        shared = {"data_collator": PrefixSharedCollator(tokenizer.pad_token_id, kind, _compute_dtype(model),
+                                                        sliding_window=sliding_window(model))}
     with _quiet_datasets(), warnings.catch_warnings():
         # PEFT reads model.is_gradient_checkpointing, which transformers 5.23 deprecates: not actionable here.
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
