@@ -28,8 +28,8 @@ def tiny_model(tmp_path_factory) -> Path:
     return save_tiny_model(tmp_path_factory.mktemp("tiny_base"))
 
 
-def write_config(tmp_path: Path, tiny_model: Path, **gates) -> Path:
-    config = {
+def write_config(tmp_path: Path, tiny_model: Path, *, top: dict | None = None, **gates) -> Path:
+    config = {**(top or {}),
         "name": "shop-assistant",
         "work_dir": "work",
         "registry_url": f"sqlite:///{tmp_path / 'registry.db'}",
@@ -50,14 +50,19 @@ def write_config(tmp_path: Path, tiny_model: Path, **gates) -> Path:
 
 
 def test_pipeline_runs_caches_and_never_registers_twice(tmp_path, tiny_model):
-    config = PipelineConfig.load(write_config(tmp_path, tiny_model))
+    config = PipelineConfig.load(write_config(tmp_path, tiny_model, top={"max_minutes": 30}))
     first = run_pipeline(config)
-    assert [s.name for s in first.steps] == ["discover", "data", "train", "eval-base", "eval-candidate", "compare", "register"]
+    assert [s.name for s in first.steps] == ["discover", "data", "eval-base", "train", "eval-candidate", "compare", "register"]
     assert not any(s.skipped for s in first.steps)
+    # The time target gave training what the base evaluation left of 30 minutes; the run took it.
+    steps = {s.name: s for s in first.steps}
+    budget = steps["train"].summary["max_minutes"]
+    assert 25 < budget < 30 and steps["eval-base"].summary["seconds"] > 0
+    assert json.loads(Path(steps["train"].summary["manifest"]).read_text())["training"]["time_budget"]["minutes"] == budget
     assert first.report_html.exists() and first.model.version == "1.0.0"
     assert first.decision is not None and first.decision.checks
 
-    second = run_pipeline(config)
+    second = run_pipeline(config)  # another budget (less time is left), the same train step: skipped
     skipped = {s.name for s in second.steps if s.skipped}
     assert skipped == {"data", "train", "eval-base", "eval-candidate"}
     assert (second.model.name, second.model.version) == (first.model.name, first.model.version)

@@ -60,10 +60,11 @@ class TrainSection(TrainConfig):
 
     _filled_in = field_validator("data_dir", "output_dir", "resume", mode="before")(_filled_in)
 
-    def stage(self, *, data_dir: Path, output_dir: Path, resume: bool) -> TrainConfig:
-        """The train step's :class:`TrainConfig`: this section plus what the pipeline fills in."""
+    def stage(self, *, data_dir: Path, output_dir: Path, resume: bool, **override: Any) -> TrainConfig:
+        """The train step's :class:`TrainConfig`: this section plus what the pipeline fills in
+        (and ``override``: ``max_minutes`` from the pipeline's time target)."""
         return TrainConfig.model_validate({**section_fields(self, mode="python"), "data_dir": data_dir,
-                                           "output_dir": output_dir, "resume": resume})
+                                           "output_dir": output_dir, "resume": resume, **override})
 
 
 class EvalSection(EvalConfig):
@@ -107,6 +108,11 @@ class PipelineConfig(BaseModel):
     registry_url: str | None = Field(None, description="SQLAlchemy URL; default $TOOLTUNE_DB_URL, else .tooltune/registry.db.")
     deploy: bool = Field(True, description="Deploy the candidate when every gate passes.")
     actor: str = Field("pipeline", description="Recorded as the actor of registrations and deployments.")
+    max_minutes: float | None = Field(
+        None, gt=0, description="Wall-time target for the whole run, discovery to registration. The base model is "
+        "evaluated before training, and training gets the minutes left after the time spent so far, the candidate's "
+        "evaluation (estimated from the base's, measured on this machine) and a margin for the last steps; "
+        "train.max_minutes, when set, caps it further. Null: training keeps train.max_minutes.")
 
     @model_validator(mode="after")
     def _one_data_source(self) -> PipelineConfig:

@@ -1,5 +1,5 @@
-"""The steps of the loop on any data: discover → build data → train → evaluate → compare →
-register and gate (→ deploy when the gates pass).
+"""The steps of the loop on any data: discover → build data → evaluate the base → train →
+evaluate the candidate → compare → register and gate (→ deploy when the gates pass).
 
 Each step but discovery, compare and register is cached (:mod:`tooltune.pipeline.cache`) under a
 key that hashes its section of ``pipeline.yaml`` (the fields the file set) and the keys of the
@@ -60,18 +60,22 @@ def build_data(config: PipelineConfig, catalog: ToolCatalog, note: Progress, ste
 
 
 def train(config: PipelineConfig, data_dir: Path, dataset: dict, note: Progress, steps: list[StepRecord], *,
-          step: str = "train") -> Path:
-    """Train with the train section on ``data_dir``; a crashed run continues from its checkpoint."""
+          step: str = "train", max_minutes: float | None = None) -> Path:
+    """Train with the train section on ``data_dir``; a crashed run continues from its checkpoint.
+    ``max_minutes`` replaces the section's budget for this run only (the pipeline's time target
+    sets it from the time left): it is not part of the cache key, so an unchanged config still
+    skips the step."""
     from tooltune.train import run_training
 
     key = content_hash({"dataset": dataset["dataset_hash"], "train": section_fields(config.train)})
     out = config.work_dir / f"{step}-{key}"
+    budget = {"max_minutes": max_minutes} if max_minutes is not None else {}
 
     def run() -> dict:
         # A folder without the completion mark is a crashed run: continue from its checkpoint.
         resume = out.exists() and any(out.iterdir())
-        result = run_training(config.train.stage(data_dir=data_dir, output_dir=out, resume=resume))
-        return {"run_dir": str(result.run_dir), "manifest": str(result.manifest_path)}
+        result = run_training(config.train.stage(data_dir=data_dir, output_dir=out, resume=resume, **budget))
+        return {"run_dir": str(result.run_dir), "manifest": str(result.manifest_path), **budget}
 
     cached(step, key, out, run, note, steps, keep_partial=True)
     return out
@@ -87,8 +91,11 @@ def evaluate(step: str, config: PipelineConfig, data_dir: Path, dataset: dict, m
     out = config.work_dir / f"{step}-{key}"
 
     def run() -> dict:
+        started = time.monotonic()
         result = run_eval(config.eval.stage(model=model, adapter=adapter, data_dir=data_dir, output_dir=out))
-        return {"exact_match": result.metrics.exact_match.accuracy, "n": result.metrics.n}
+        # The seconds it took: the pipeline's time target estimates the candidate's evaluation from the base's.
+        return {"exact_match": result.metrics.exact_match.accuracy, "n": result.metrics.n,
+                "seconds": round(time.monotonic() - started, 1)}
 
     cached(step, key, out, run, note, steps)
     return out

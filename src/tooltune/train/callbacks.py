@@ -99,8 +99,14 @@ class RichProgress(TrainerCallback):
 _clock = time.perf_counter  # module-level so a test can drive the budget with a fake clock
 
 
+def budget_clock() -> float:
+    """The time budget's clock (a fake one in tests)."""
+    return _clock()
+
+
 class TimeBudget(TrainerCallback):
-    """Fit training into ``minutes`` of wall time on whichever machine runs it.
+    """Fit training into ``minutes`` of wall time on whichever machine runs it (counted from
+    ``started``: :func:`tooltune.train.sft.train` passes the start of the run, loading included).
 
     A step count tuned on one CPU overruns on another (bf16 steps are ~8x slower on an AVX2-only
     EPYC than on an AMX Xeon). After ``probe_steps`` optimizer steps of this run, the time left
@@ -118,8 +124,11 @@ class TimeBudget(TrainerCallback):
     decayed for the chosen length).
     """
 
-    def __init__(self, minutes: float, probe_steps: int = 10, window: int = 10) -> None:
+    def __init__(self, minutes: float, probe_steps: int = 10, window: int = 10, *, started: float | None = None) -> None:
         self.budget_s = minutes * 60.0
+        # When the budget's clock started (a _clock() reading): the start of the train call, so
+        # that loading the model and tokenizing count too; None: when the training loop begins.
+        self.started = started
         self.probe_steps = max(2, probe_steps)
         self.window = max(2, window)
         self.planned: int | None = None  # max_steps before the budget
@@ -128,7 +137,7 @@ class TimeBudget(TrainerCallback):
         self.shortened: list[dict[str, Any]] = []
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self._begin = _clock()
+        self._begin = self.started if self.started is not None else _clock()
         # Step end times: the first step's end is the anchor of the rates (its own time is warm-up).
         self._ends: deque[float] = deque(maxlen=self.window + 1)
         self._steps = 0

@@ -210,9 +210,10 @@ class TrainConfig(BaseModel):
     epochs: float = Field(3.0, gt=0, description="Passes over the training set (ignored when max_steps is set).")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps; overrides epochs.")
     max_minutes: float | None = Field(
-        None, gt=0, description="Training time budget on this machine: after a few steps, the steps that fit in these "
-        "minutes (never more than max_steps or the epochs) become the run's length and the learning-rate schedule is laid "
-        "over them. Step time differs several-fold between CPUs; null trains every planned step however long it takes.",
+        None, gt=0, description="Training time budget on this machine, counted from the start of the run (loading the "
+        "model and tokenizing included): after a few steps, the steps that fit in these minutes (never more than max_steps "
+        "or the epochs) become the run's length and the learning-rate schedule is laid over them. Step time differs "
+        "several-fold between CPUs; null trains every planned step however long it takes.",
     )
     batch_size: int = Field(4, gt=0, description="Examples (or packed rows) per device per forward pass.")
     grad_accum: int = Field(4, gt=0, description="Forward passes accumulated per optimizer step.")

@@ -37,7 +37,7 @@ from tooltune.errors import TrainError
 from tooltune.formats.chat import chat_setup, use_tool_listing
 from tooltune.tools.catalog import ToolCatalog, content_hash
 from tooltune.train import manifest as mf
-from tooltune.train.callbacks import MetricsLog, RichProgress, TimeBudget
+from tooltune.train.callbacks import MetricsLog, RichProgress, TimeBudget, budget_clock
 from tooltune.train.config import TrainConfig
 from tooltune.train.dataset import DatasetStats, TokenizedConversation, conversations_dataset, read_split, tokenize_split
 from tooltune.runtime.machine import describe_machine
@@ -83,6 +83,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> RunResult:
     a run and ``resume`` is off.
     """
     started = time.perf_counter()
+    budget_start = budget_clock() if config.max_minutes is not None else None  # max_minutes counts loading too
     if config.backend != "hf":
         raise TrainError(
             f"backend: train() runs the hf backend (local TRL/PEFT); got {config.backend!r}. "
@@ -102,7 +103,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> RunResult:
     tokenizer = _load_tokenizer(config)
     data.tokenize(tokenizer, config)
     model, commit_hash = _load_model(config)
-    trainer, metrics_log, bar = _build_trainer(config, model, tokenizer, data, progress=progress)
+    trainer, metrics_log, bar = _build_trainer(config, model, tokenizer, data, progress=progress, budget_start=budget_start)
 
     resumed_step = _checkpoint_step(resume_from) if resume_from else None
     try:
@@ -240,7 +241,8 @@ def _read_data(config: TrainConfig) -> _Data:
                  _load_catalog(config))
 
 
-def _build_trainer(config: TrainConfig, model: Any, tokenizer: Any, data: _Data, *, progress: bool):
+def _build_trainer(config: TrainConfig, model: Any, tokenizer: Any, data: _Data, *, progress: bool,
+                   budget_start: float | None = None):
     from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import SFTTrainer
@@ -254,7 +256,7 @@ def _build_trainer(config: TrainConfig, model: Any, tokenizer: Any, data: _Data,
     if early_stopping:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
     if config.max_minutes is not None:
-        callbacks.append(TimeBudget(config.max_minutes))
+        callbacks.append(TimeBudget(config.max_minutes, started=budget_start))
     shared: dict[str, Any] = {}
     if kind is not None:
         # Rows are made here, whole: TRL must not re-pack or drop the position/segment columns.
