@@ -1,4 +1,5 @@
-"""The whole loop: discover (or collect) → data → train → evaluate → compare → gate → register (→ deploy).
+"""The whole loop: discover (or collect) → data → evaluate the base → train → evaluate the
+candidate → compare → gate → register (→ deploy).
 
 Bottom-up:
 
