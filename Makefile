@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 # The pipeline on SmolLM2-135M-Instruct (LoRA) and the shop demo MCP server: discover, build
-# data, fine-tune, evaluate base and tuned, compare, gate, register (and deploy on a pass).
+# data, evaluate the base, fine-tune, evaluate the tuned model, compare, gate, register (and deploy on a pass).
 # A second run skips every unchanged step. The registry is the default one (.tooltune/registry.db,
 # or $$TOOLTUNE_DB_URL), so `.venv/bin/tooltune models list` shows the result afterwards.
 demo: setup

@@ -48,10 +48,15 @@ def test_a_target_that_leaves_no_time_trains_the_floor_and_says_the_run_ends_lat
     assert "end late" in caplog.text
 
 
-def test_a_base_evaluation_cached_without_its_time_keeps_train_max_minutes(tmp_path, caplog):
+def test_a_base_evaluation_cached_before_its_time_was_recorded_is_timed_by_its_run_json(tmp_path, caplog):
+    base_eval = _base_eval(tmp_path)  # a summary without "seconds", as older pipelines wrote it
+    (base_eval / "run.json").write_text(json.dumps({"wall_s": 80.0}))
+    minutes = training_minutes(_config(10), time.monotonic() - 60, base_eval)
+    assert minutes == pytest.approx((600 - 60 - CANDIDATE_EVAL_FACTOR * 80 - TAIL_S) / 60, abs=0.02)
+    (base_eval / "run.json").unlink()
     with caplog.at_level(logging.WARNING, logger="tooltune.pipeline.run"):
-        minutes = training_minutes(_config(10, train_minutes=7), time.monotonic(), _base_eval(tmp_path))
-    assert minutes == 7 and "did not record its time" in caplog.text
+        assert training_minutes(_config(10, train_minutes=7), time.monotonic(), base_eval) == 7
+    assert "recorded no time" in caplog.text
 
 
 def test_the_target_must_be_positive():

@@ -307,13 +307,22 @@ def test_training_a_sliding_window_model_on_shared_rows(sharing_config, tmp_path
 
 
 def test_layers_a_block_mask_cannot_express_fall_back_to_plain_packing(tiny_chat):
-    base, _ = tiny_chat
-    base.config.layer_types = ["full_attention", "linear_attention"]
-    try:
-        kind, why = mask_kind(base)
-    finally:
-        del base.config.layer_types
+    _, tok = tiny_chat
+    model = _tiny_gemma3(tok, "sdpa")
+    model.config.layer_types = ["full_attention", "linear_attention"]
+    kind, why = mask_kind(model)
     assert kind is None and "linear_attention" in why and "packed whole" in why
+
+
+def test_a_layer_types_key_the_model_does_not_declare_is_not_read(tiny_chat):
+    """A checkpoint's config.json can carry keys its model ignores (a Mistral checkpoint with
+    layer_types): every layer of such a model slides, so it gets one windowed mask, not a dict."""
+    base, _ = tiny_chat
+    base.config.sliding_window, base.config.layer_types = 8, ["sliding_attention", "full_attention"]
+    try:
+        assert sliding_window(base) == (8, False) and mask_kind(base)[0] == "bool"
+    finally:
+        del base.config.sliding_window, base.config.layer_types
 
 
 @PEFT_NOISE

@@ -9,7 +9,7 @@ import typer
 
 from tooltune.cli.console import console
 
-app = typer.Typer(help="The whole loop: discover → data → train → eval → gate → register (→ deploy).", no_args_is_help=True)
+app = typer.Typer(help="The whole loop: discover → data → eval base → train → eval candidate → gate → register (→ deploy).", no_args_is_help=True)
 
 
 @app.command("run")

@@ -112,7 +112,8 @@ class PipelineConfig(BaseModel):
         None, gt=0, description="Wall-time target for the whole run, discovery to registration. The base model is "
         "evaluated before training, and training gets the minutes left after the time spent so far, the candidate's "
         "evaluation (estimated from the base's, measured on this machine) and a margin for the last steps; "
-        "train.max_minutes, when set, caps it further. Null: training keeps train.max_minutes.")
+        "train.max_minutes, when set, caps it further. Outside it: evaluating a deployed version that has no "
+        "evaluation on this data (eval-live) and the adapters of 'specialize'. Null: training keeps train.max_minutes.")
 
     @model_validator(mode="after")
     def _one_data_source(self) -> PipelineConfig:

@@ -65,7 +65,7 @@ def run_pipeline(config: PipelineConfig, *, progress: Progress | None = None) ->
         data_dir, dataset = steps.build_data(config, catalog, note, done)
     base = config.train.base_model
     base_eval = steps.evaluate("eval-base", config, data_dir, dataset, base, None, note, done)
-    run_dir = steps.train(config, data_dir, dataset, note, done, max_minutes=training_minutes(config, started, base_eval))
+    run_dir = steps.train(config, data_dir, dataset, note, done, budget=lambda: training_minutes(config, started, base_eval))
     cand_eval = steps.evaluate("eval-candidate", config, data_dir, dataset, base, run_dir, note, done)
     comparison, report = steps.compare(config, base_eval, cand_eval, note, done)
     model, decision = steps.register_and_gate(config, catalog, dataset, data_dir, run_dir, base_eval, cand_eval, report,
@@ -92,19 +92,28 @@ def training_minutes(config: PipelineConfig, started: float, base_eval: Path) ->
     if config.max_minutes is None:
         return None
     cap = config.train.max_minutes
-    summary = json.loads((base_eval / DONE).read_text())
-    if "seconds" not in summary:  # a base evaluation cached before its time was recorded
-        logger.warning("time target: the cached base evaluation (%s) did not record its time; training keeps "
-                       "train.max_minutes (%s)", base_eval.name, cap)
+    eval_s = _evaluation_seconds(base_eval)
+    if eval_s is None:
+        logger.warning("time target: the base evaluation (%s) recorded no time; training keeps train.max_minutes (%s)",
+                       base_eval.name, cap)
         return cap
-    left_s = config.max_minutes * 60 - (time.monotonic() - started) - CANDIDATE_EVAL_FACTOR * summary["seconds"] - TAIL_S
+    left_s = config.max_minutes * 60 - (time.monotonic() - started) - CANDIDATE_EVAL_FACTOR * eval_s - TAIL_S
     minutes = left_s / 60
     if minutes < MIN_TRAIN_MINUTES:
         logger.warning("time target: %.1f minutes leave %.1f for training after the evaluations (base %.0f s); "
-                       "training gets %.1f and the run will end late", config.max_minutes, minutes,
-                       summary["seconds"], MIN_TRAIN_MINUTES)
+                       "training gets %.1f and the run will end late", config.max_minutes, minutes, eval_s,
+                       MIN_TRAIN_MINUTES)
         minutes = MIN_TRAIN_MINUTES
     minutes = round(min(minutes, cap) if cap is not None else minutes, 2)
     logger.info("time target %.1f min: training gets %.2f min (the base evaluation took %.0f s)",
-                config.max_minutes, minutes, summary["seconds"])
+                config.max_minutes, minutes, eval_s)
     return minutes
+
+
+def _evaluation_seconds(eval_dir: Path) -> float | None:
+    """How long an evaluation step took: its summary's ``seconds``, or for one cached before the
+    pipeline recorded them, the ``wall_s`` of the evaluation's own ``run.json``."""
+    seconds = json.loads((eval_dir / DONE).read_text()).get("seconds")
+    if seconds is None and (eval_dir / "run.json").exists():
+        seconds = json.loads((eval_dir / "run.json").read_text()).get("wall_s")
+    return seconds

@@ -60,22 +60,23 @@ def build_data(config: PipelineConfig, catalog: ToolCatalog, note: Progress, ste
 
 
 def train(config: PipelineConfig, data_dir: Path, dataset: dict, note: Progress, steps: list[StepRecord], *,
-          step: str = "train", max_minutes: float | None = None) -> Path:
+          step: str = "train", budget: Callable[[], float | None] | None = None) -> Path:
     """Train with the train section on ``data_dir``; a crashed run continues from its checkpoint.
-    ``max_minutes`` replaces the section's budget for this run only (the pipeline's time target
-    sets it from the time left): it is not part of the cache key, so an unchanged config still
-    skips the step."""
+    ``budget()``, asked only when the step runs, gives minutes that replace the section's
+    ``max_minutes`` for this run (the pipeline's time target: what is left): not part of the
+    cache key, so an unchanged config still skips the step."""
     from tooltune.train import run_training
 
     key = content_hash({"dataset": dataset["dataset_hash"], "train": section_fields(config.train)})
     out = config.work_dir / f"{step}-{key}"
-    budget = {"max_minutes": max_minutes} if max_minutes is not None else {}
 
     def run() -> dict:
         # A folder without the completion mark is a crashed run: continue from its checkpoint.
         resume = out.exists() and any(out.iterdir())
-        result = run_training(config.train.stage(data_dir=data_dir, output_dir=out, resume=resume, **budget))
-        return {"run_dir": str(result.run_dir), "manifest": str(result.manifest_path), **budget}
+        minutes = budget() if budget is not None else None
+        override = {"max_minutes": minutes} if minutes is not None else {}
+        result = run_training(config.train.stage(data_dir=data_dir, output_dir=out, resume=resume, **override))
+        return {"run_dir": str(result.run_dir), "manifest": str(result.manifest_path), **override}
 
     cached(step, key, out, run, note, steps, keep_partial=True)
     return out

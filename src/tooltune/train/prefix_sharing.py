@@ -233,10 +233,18 @@ def sliding_window(model: Any) -> tuple[int, bool] | None:
     window = getattr(config, "sliding_window", None)
     if window is None:
         return None
-    types = set(getattr(config, "layer_types", None) or [SLIDING_ATTENTION])
+    types = set(_layer_types(config) or [SLIDING_ATTENTION])
     if SLIDING_ATTENTION not in types:
         return None
     return window, FULL_ATTENTION in types
+
+
+def _layer_types(config: Any) -> list[str]:
+    """``config.layer_types`` where the model's config class declares it. transformers keeps an
+    unknown key of a checkpoint's config.json as an attribute (a Mistral checkpoint may carry
+    layer_types), but only models whose config declares the field take one mask per layer type."""
+    declared = any("layer_types" in getattr(k, "__annotations__", {}) for k in type(config).__mro__)
+    return list(getattr(config, "layer_types", None) or []) if declared else []
 
 
 def mask_kind(model: Any) -> tuple[str | None, str]:
@@ -246,7 +254,7 @@ def mask_kind(model: Any) -> tuple[str | None, str]:
         return None, (f"attn_implementation={impl!r} does not take a custom 4D attention mask (only "
                       f"{', '.join(MASKABLE_ATTENTION)} do), so conversations are packed whole (TRL padding-free) "
                       "and each reads its own copy of the tool listing")
-    other = set(getattr(model.config.get_text_config(), "layer_types", None) or []) - {FULL_ATTENTION, SLIDING_ATTENTION}
+    other = set(_layer_types(model.config.get_text_config())) - {FULL_ATTENTION, SLIDING_ATTENTION}
     if other:
         return None, (f"layer types {sorted(other)} attend in ways a block mask cannot express, so conversations are "
                       "packed whole (TRL padding-free) and each reads its own copy of the tool listing")

@@ -83,13 +83,14 @@ def train(config: TrainConfig, *, progress: bool = True) -> RunResult:
     a run and ``resume`` is off.
     """
     started = time.perf_counter()
-    budget_start = budget_clock() if config.max_minutes is not None else None  # max_minutes counts loading too
     if config.backend != "hf":
         raise TrainError(
             f"backend: train() runs the hf backend (local TRL/PEFT); got {config.backend!r}. "
             "Use the cloud or prompt backend's own entry point, or set backend: hf."
         )
     config = config.resolved()
+    # max_minutes counts loading and tokenizing, not a pypi: model's one-time dequantizing just above.
+    budget_start = budget_clock() if config.max_minutes is not None else None
     check_requirements(config)
     # Under torchrun/accelerate launch every process runs this function; only the main one checks
     # and cleans the run dir (and writes files below), so that no rank sees another's fresh files.
