@@ -171,7 +171,7 @@ class TimeBudget(TrainerCallback):
 
     def summary(self) -> dict[str, Any]:
         """What the budget decided, for the run's manifest."""
-        return {"minutes": self.budget_s / 60.0, "planned_steps": self.planned, "chosen_steps": self.chosen,
+        return {"minutes": round(self.budget_s / 60.0, 3), "planned_steps": self.planned, "chosen_steps": self.chosen,
                 "step_s": round(self.step_s, 3) if self.step_s is not None else None, "shortened": self.shortened}
 
 
